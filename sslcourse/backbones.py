@@ -1,0 +1,78 @@
+"""Backbones (encoders) of the course. Each maps images (B, 3, H, W) in [0, 1] to features
+(B, feature_dim) and exposes ``feature_dim`` so heads can be built on top.
+
+- ``ConvNet``: a few conv-BN-ReLU blocks; trains in seconds on a CPU (the ``ci`` profile).
+- ``resnet18_cifar``: ResNet-18 with the CIFAR stem (3x3 conv, stride 1, no max-pool), the
+  standard backbone of SSL benchmarks on 32 px images (SimCLR paper, appendix B.9).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+BACKBONES = ["convnet", "resnet18"]
+
+
+class ConvNet(nn.Module):
+    """``depth`` blocks of 3x3 conv -> BatchNorm -> ReLU, doubling the width and halving the
+    resolution after each block but the first, then global average pooling.
+
+    Args:
+        width: channels of the first block; the last has ``width * 2**(depth-1)``.
+        depth: number of blocks (4 gives feature_dim = 8 * width).
+    """
+
+    def __init__(self, width: int = 32, depth: int = 4, in_channels: int = 3) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = in_channels
+        for i in range(depth):
+            c_out = width * 2**i
+            if i > 0:
+                layers.append(nn.MaxPool2d(2))
+            layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+            c_in = c_out
+        self.blocks = nn.Sequential(*layers)
+        self.feature_dim = c_in
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.blocks(x).mean(dim=(2, 3))  # global average pool -> (B, feature_dim)
+
+
+class ResNetBackbone(nn.Module):
+    """A torchvision ResNet without its classifier; ``feature_dim`` = 512 for ResNet-18."""
+
+    def __init__(self, net: nn.Module, feature_dim: int) -> None:
+        super().__init__()
+        self.net, self.feature_dim = net, feature_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+def resnet18_cifar(in_channels: int = 3) -> ResNetBackbone:
+    """Return ResNet-18 with the CIFAR stem: conv1 is 3x3 stride 1 and the max-pool is removed,
+    so a 32 px image keeps a 4x4 map before pooling instead of 1x1."""
+    from torchvision.models import resnet18
+
+    net = resnet18(num_classes=10)
+    net.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
+    net.maxpool = nn.Identity()
+    net.fc = nn.Identity()
+    return ResNetBackbone(net, 512)
+
+
+def build_backbone(name: str, **kwargs: int) -> nn.Module:
+    """Return backbone ``name`` (one of ``BACKBONES``) built with ``kwargs``."""
+    if name == "convnet":
+        return ConvNet(**kwargs)
+    if name == "resnet18":
+        return resnet18_cifar(**kwargs)
+    raise ValueError(f"unknown backbone {name!r}; valid names: {', '.join(BACKBONES)}")
+
+
+@torch.no_grad()
+def count_parameters(model: nn.Module) -> int:
+    """Return the number of trainable parameters of ``model``."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

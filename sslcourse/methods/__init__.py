@@ -1,0 +1,28 @@
+"""One small class per method, all with the contract of ``methods.base.Method``."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from .base import Method
+from .simclr import SimCLR
+from .supervised import Supervised
+
+METHODS = ["simclr", "supervised"]
+
+
+def build_method(name: str, backbone: nn.Module, num_classes: int = 10,
+                 head_hidden_dim: int | None = None, temperature: float | None = None) -> Method:
+    """Return method ``name`` (one of ``METHODS``) around ``backbone`` with paper defaults,
+    except the projection-head width and temperature when given (the profiles set them)."""
+    kw = {} if head_hidden_dim is None else {"hidden_dim": head_hidden_dim}
+    if temperature is not None:
+        kw["temperature"] = temperature
+    if name == "simclr":
+        return SimCLR(backbone, **kw)
+    if name == "supervised":
+        return Supervised(backbone, num_classes)
+    raise ValueError(f"unknown method {name!r}; valid names: {', '.join(METHODS)}")
+
+
+__all__ = ["METHODS", "Method", "SimCLR", "Supervised", "build_method"]

@@ -1,0 +1,37 @@
+"""The contract every method of the course follows (Course: ch. 0 §"How the code is organised").
+
+A method is an ``nn.Module`` holding its networks, with three calls:
+
+- ``training_step(batch) -> dict``: the loss under key "loss" plus diagnostics (tensors,
+  detached) such as the embedding std; ``fit`` logs every key.
+- ``on_after_step(step, total_steps)``: updates that happen after the optimizer step
+  (EMA targets, queues, centers); nothing by default.
+- ``encode(x) -> features``: the representation used for evaluation (the backbone output).
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from ..data import Batch
+
+
+class Method(nn.Module):
+    """Base class: holds ``backbone`` and gives ``encode`` and a no-op ``on_after_step``."""
+
+    def __init__(self, backbone: nn.Module) -> None:
+        super().__init__()
+        if not hasattr(backbone, "feature_dim"):
+            raise TypeError(f"{type(backbone).__name__} has no feature_dim attribute; "
+                            "backbones must expose the size of their output")
+        self.backbone = backbone
+
+    def training_step(self, batch: Batch) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def on_after_step(self, step: int, total_steps: int) -> None:
+        """Called by ``fit`` after each optimizer step; override for EMA/queue/center updates."""
+
+    def encode(self, x: Tensor) -> Tensor:
+        """Return the representation (B, feature_dim) of images ``x`` (B, C, H, W) in [0, 1]."""
+        return self.backbone(x)

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from sslcourse import augment
+from sslcourse.backbones import ConvNet
+from sslcourse.data import DeviceLoader, MultiViewLoader, make_shapes
+from sslcourse.methods import SimCLR, Supervised
+from sslcourse.schedules import cosine_momentum, warmup_cosine
+from sslcourse.train import CheckpointError, NonFiniteLossError, fit, load_checkpoint, seed_everything
+
+
+def tiny_setup(method_cls=SimCLR):
+    seed_everything(0)
+    data = make_shapes(256, 12, seed=0, captions=False)
+    loader = MultiViewLoader(DeviceLoader(data, 32), augment.shapes_views(12))
+    backbone = ConvNet(width=8, depth=2)
+    method = SimCLR(backbone, hidden_dim=32) if method_cls is SimCLR else Supervised(backbone, 8)
+    return method, loader
+
+
+def test_simclr_loss_falls():
+    method, loader = tiny_setup()
+    history = fit(method, loader, 60, log_every=10, progress=False)
+    assert history[-1]["loss"] < history[0]["loss"] - 0.1
+
+
+def test_supervised_accuracy_rises():
+    method, loader = tiny_setup(Supervised)
+    history = fit(method, loader, 60, lr=5e-3, log_every=10, progress=False)
+    assert history[-1]["train_accuracy"] > history[0]["train_accuracy"]
+
+
+def test_history_records_are_table_rows():
+    method, loader = tiny_setup()
+    history = fit(method, loader, 20, log_every=5, progress=False)
+    assert [h["step"] for h in history] == [5, 10, 15, 20]
+    assert {"step", "epoch", "lr", "time_s", "images_per_s", "loss", "z_std"} <= set(history[0])
+
+
+def test_resume_continues_from_the_checkpoint(tmp_path: Path):
+    ckpt = tmp_path / "run.pt"
+    method, loader = tiny_setup()
+    fit(method, loader, 10, log_every=5, progress=False, checkpoint_path=ckpt)
+    assert load_checkpoint(ckpt)["step"] == 10
+    method2, loader2 = tiny_setup()
+    history = fit(method2, loader2, 20, log_every=5, progress=False, checkpoint_path=ckpt)
+    assert [h["step"] for h in history] == [5, 10, 15, 20] and load_checkpoint(ckpt)["step"] == 20
+    assert not (tmp_path / "run.pt.tmp").exists()
+
+
+def test_corrupted_checkpoint_is_reported_and_left_untouched(tmp_path: Path):
+    ckpt = tmp_path / "run.pt"
+    ckpt.write_bytes(b"not a checkpoint at all")
+    method, loader = tiny_setup()
+    with pytest.raises(CheckpointError, match="cannot read checkpoint"):
+        fit(method, loader, 10, progress=False, checkpoint_path=ckpt)
+    assert ckpt.read_bytes() == b"not a checkpoint at all"
+
+
+def test_non_finite_loss_stops_with_step_and_terms():
+    method, loader = tiny_setup()
+    original = method.training_step
+
+    def poisoned(batch):
+        out = original(batch)
+        if poisoned.calls == 3:
+            out["loss"] = out["loss"] * float("nan")
+        poisoned.calls += 1
+        return out
+
+    poisoned.calls = 0
+    method.training_step = poisoned
+    with pytest.raises(NonFiniteLossError, match=r"step 4: loss=nan, z_std="):
+        fit(method, loader, 10, progress=False)
+
+
+def test_warmup_cosine_shape():
+    assert warmup_cosine(0, 100, 10) == pytest.approx(0.1)
+    assert warmup_cosine(9, 100, 10) == pytest.approx(1.0)
+    assert warmup_cosine(100, 100, 10) == pytest.approx(0.0)
+    assert warmup_cosine(55, 100, 10) == pytest.approx(0.5)
+
+
+def test_cosine_momentum_goes_from_base_to_one():
+    assert cosine_momentum(0, 10) == pytest.approx(0.996)
+    assert cosine_momentum(10, 10) == pytest.approx(1.0)
+    assert math.isclose(cosine_momentum(5, 10), 0.998)
+
+
+def test_unknown_optimizer_lists_valid_names():
+    method, loader = tiny_setup()
+    with pytest.raises(ValueError, match="valid names: adamw, sgd"):
+        fit(method, loader, 2, optimizer="lamb", progress=False)
+
+
+def test_backbone_without_feature_dim_is_rejected():
+    with pytest.raises(TypeError, match="feature_dim"):
+        SimCLR(torch.nn.Linear(3, 3))
