@@ -10,7 +10,6 @@ synchronisation happens only at those log steps, so a GPU is never kept waiting.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import random
 import time
@@ -231,10 +230,3 @@ def _raise_if_non_finite(window: list[dict[str, Tensor]], first_step: int) -> No
         f"non-finite loss at step {first_step + i + 1}: {terms}. Lower the learning rate, check the "
         "inputs for NaNs, or raise the temperature; the last checkpoint (if any) was kept."
     )
-
-
-def steps_per_second(history: list[dict]) -> float:
-    """Return the mean optimizer steps per second over ``history`` (for runtime boxes)."""
-    if not history:
-        return math.nan
-    return history[-1]["step"] / history[-1]["time_s"]

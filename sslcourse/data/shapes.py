@@ -150,6 +150,42 @@ def _caption(f: dict[str, Tensor], i: int) -> str:
     )
 
 
+def render_shapes(factors: dict[str, Tensor], image_size: int = 32, seed: int = 0, chunk: int = 2048) -> Tensor:
+    """Return uint8 images (n, 3, S, S) drawn from given ``factors`` (as made by ``make_shapes``)."""
+    gen = torch.Generator().manual_seed(seed)
+    n = len(factors["shape"])
+    images = torch.empty(n, 3, image_size, image_size, dtype=torch.uint8)
+    for start in range(0, n, chunk):
+        part = {k: v[start : start + chunk] for k, v in factors.items()}
+        images[start : start + chunk] = (_render_chunk(part, image_size, gen) * 255).round().to(torch.uint8)
+    return images
+
+
+FACTOR_GRID_COLUMNS = ["reference", "colour", "scale", "position", "rotation", "background", "texture", "noise"]
+
+
+def factor_grid(image_size: int = 32, seed: int = 0) -> tuple[Tensor, list[str]]:
+    """Return a grid of images (8 shapes x 8 columns) in which each column changes one factor
+    of the reference image of its row, and the column titles. Course: ch. 0, fig. "factors"."""
+    gen = torch.Generator().manual_seed(seed)
+    base = _sample_factors(1, gen)
+    base.update(shape=torch.tensor([0]), scale=torch.tensor([0.7]), pos_x=torch.tensor([0.0]),
+                pos_y=torch.tensor([0.0]), rotation=torch.tensor([0.3]), noise=torch.tensor([0.0]),
+                texture=torch.tensor([0]), color=torch.tensor([0]), bg_color=torch.tensor([5]))
+    changes = [{}, {"color": torch.tensor([3])}, {"scale": torch.tensor([0.5])},
+               {"pos_x": torch.tensor([-0.25]), "pos_y": torch.tensor([0.2])}, {"rotation": torch.tensor([1.2])},
+               {"bg_color": torch.tensor([8])}, {"texture": torch.tensor([2])}, {"noise": torch.tensor([0.12])}]
+    rows = []
+    for shape in range(len(SHAPE_NAMES)):
+        for change in changes:
+            f = {k: v.clone() for k, v in base.items()}
+            f.update(change)
+            f["shape"] = torch.tensor([shape])
+            rows.append(f)
+    factors = {k: torch.cat([r[k] for r in rows]) for k in base}
+    return render_shapes(factors, image_size, seed), FACTOR_GRID_COLUMNS
+
+
 def make_shapes(
     n: int,
     image_size: int = 32,
@@ -171,12 +207,8 @@ def make_shapes(
     """
     if image_size < 8:
         raise ValueError(f"image_size must be at least 8 pixels, got {image_size}")
-    gen = torch.Generator().manual_seed(seed)
-    factors = _sample_factors(n, gen)
-    images = torch.empty(n, 3, image_size, image_size, dtype=torch.uint8)
-    for start in range(0, n, chunk):
-        part = {k: v[start : start + chunk] for k, v in factors.items()}
-        images[start : start + chunk] = (_render_chunk(part, image_size, gen) * 255).round().to(torch.uint8)
+    factors = _sample_factors(n, torch.Generator().manual_seed(seed))
+    images = render_shapes(factors, image_size, seed=seed + 1, chunk=chunk)  # own stream for the noise
     return ImageSet(
         images=images,
         labels=factors["shape"].clone(),
