@@ -181,3 +181,40 @@ def _check_pair(x: Tensor, y: Tensor, what: str) -> None:
     if x.ndim != 2 or y.ndim != 1 or len(x) != len(y):
         raise ValueError(f"{what} features must be (N, D) with labels (N,); got {tuple(x.shape)} "
                          f"and {tuple(y.shape)}")
+
+
+def fine_tune(backbone: nn.Module, train: ImageSet, test: ImageSet, steps: int = 200, lr: float = 2e-3,
+              backbone_lr_scale: float = 0.1, batch_size: int = 64, seed: int = 0,
+              device: str | torch.device | None = None) -> float:
+    """Return the test accuracy after fine-tuning a *copy* of ``backbone`` with a new linear head.
+
+    The head learns at ``lr``, the pre-trained backbone at ``lr * backbone_lr_scale`` (a lower
+    rate keeps what pre-training learned), with crop-and-flip views, through ``train.fit``.
+    Course: ch. 1 §fine-tuning (few labels: linear probing often wins).
+    """
+    import copy
+
+    from . import augment
+    from .data import DeviceLoader, MultiViewLoader
+    from .methods import Supervised
+    from .train import default_device, fit
+
+    device = torch.device(device) if device is not None else default_device()
+    method = Supervised(copy.deepcopy(backbone), train.num_classes, backbone_lr_scale=backbone_lr_scale)
+    view = augment.ViewRecipe(size=train.image_size, crop_scale=(0.6, 1.0), jitter_p=0.0, gray_p=0.0, blur_p=0.0)
+    loader = MultiViewLoader(DeviceLoader(train, min(batch_size, len(train)), device=device, seed=seed), [view])
+    fit(method, loader, steps, lr=lr, device=device, progress=False, log_every=max(1, steps // 4))
+    logits = extract_features(lambda x: method.classifier(method.backbone(x)), test, device=device)
+    return (logits.argmax(1) == test.labels.cpu()).float().mean().item()
+
+
+def kmeans_scores(features: Tensor, labels: Tensor, n_clusters: int | None = None, seed: int = 0) -> dict[str, float]:
+    """Return NMI and ARI between k-means clusters of the L2-normalised features and the labels."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    x = F.normalize(features.float(), dim=1).numpy()
+    k = n_clusters or int(labels.max()) + 1
+    clusters = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(x)
+    y = labels.cpu().numpy()
+    return {"nmi": float(normalized_mutual_info_score(y, clusters)), "ari": float(adjusted_rand_score(y, clusters))}

@@ -54,12 +54,19 @@ def seed_everything(seed: int) -> None:
 
 def make_optimizer(model: nn.Module, name: str = "adamw", lr: float = 2e-3,
                    weight_decay: float = 1e-4) -> torch.optim.Optimizer:
-    """Return optimizer ``name`` over ``model``'s parameters; biases and norm weights (< 2 dims)
-    get no weight decay (decaying them only hurts; as in nanoGPT and most SSL code)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
-              {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
-    fused = {"fused": True} if all(p.is_cuda for p in params) else {}
+    """Return optimizer ``name`` over ``model``'s parameter groups (``Method.param_groups``);
+    biases and norm weights (< 2 dims) get no weight decay (decaying them only hurts; as in
+    nanoGPT and most SSL code). Each group keeps its ``lr_scale`` for ``fit``'s schedule."""
+    specs = model.param_groups() if hasattr(model, "param_groups") else [
+        {"params": [p for p in model.parameters() if p.requires_grad], "lr_scale": 1.0}]
+    groups = []
+    for spec in specs:
+        params = [p for p in spec["params"] if p.requires_grad]
+        scale = spec.get("lr_scale", 1.0)
+        groups += [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay, "lr_scale": scale},
+                   {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0, "lr_scale": scale}]
+    groups = [g for g in groups if g["params"]]
+    fused = {"fused": True} if all(p.is_cuda for g in groups for p in g["params"]) else {}
     if name == "adamw":
         return torch.optim.AdamW(groups, lr=lr, **fused)
     if name == "sgd":
@@ -186,7 +193,7 @@ def fit(
         epoch, batch = next(data)
         batch = _to_device(batch, device)
         for group in opt.param_groups:
-            group["lr"] = lr * warmup_cosine(step, steps, warmup)
+            group["lr"] = lr * group["lr_scale"] * warmup_cosine(step, steps, warmup)
         with autocast:
             out = step_fn(batch)
         opt.zero_grad(set_to_none=True)
@@ -201,7 +208,7 @@ def fit(
             _raise_if_non_finite(window, step + 1 - len(window))
         if (step + 1) % log_every == 0 or last:
             now = time.perf_counter()
-            record = {"step": step + 1, "epoch": epoch, "lr": opt.param_groups[0]["lr"],
+            record = {"step": step + 1, "epoch": epoch, "lr": lr * warmup_cosine(step, steps, warmup),
                       "time_s": now - t0, "images_per_s": images_since_log / (now - t_log)}
             record.update({k: torch.stack([w[k].float() for w in window]).mean().item() for k in window[0]})
             history.append(record)

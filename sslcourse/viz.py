@@ -67,3 +67,31 @@ def bar_accuracies(results: dict[str, float], chance: float | None = None, title
         ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def embedding_2d(features: Tensor, method: str = "tsne", seed: int = 0) -> Tensor:
+    """Return a 2-D embedding (n, 2) of ``features`` by t-SNE (scikit-learn) or UMAP (umap-learn)."""
+    x = features.detach().cpu().float().numpy()
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        return torch.from_numpy(TSNE(2, init="pca", perplexity=30, random_state=seed).fit_transform(x))
+    if method == "umap":
+        import umap
+
+        return torch.from_numpy(umap.UMAP(n_components=2, random_state=seed, n_jobs=1).fit_transform(x))
+    raise ValueError(f"unknown embedding method {method!r}; valid names: tsne, umap")
+
+
+def scatter_2d(points: Tensor, labels: Tensor, class_names: Sequence[str], ax: plt.Axes | None = None,
+               title: str = "") -> Figure:
+    """Scatter 2-D points coloured by class, with a legend of class names."""
+    fig = ax.figure if ax is not None else plt.figure(figsize=(5, 4))
+    ax = ax or fig.add_subplot()
+    cmap = plt.get_cmap("tab10")
+    for c, name in enumerate(class_names):
+        sel = labels == c
+        ax.scatter(points[sel, 0], points[sel, 1], s=4, color=cmap(c % 10), label=name)
+    ax.set_xticks([]), ax.set_yticks([])
+    ax.set_title(title, fontsize=10)
+    return fig

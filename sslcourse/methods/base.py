@@ -29,6 +29,11 @@ class Method(nn.Module):
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
         raise NotImplementedError
 
+    def param_groups(self) -> list[dict]:
+        """Parameter groups for the optimizer; ``lr_scale`` multiplies the learning rate.
+        One group by default; fine-tuning gives the backbone a smaller scale."""
+        return [{"params": [p for p in self.parameters() if p.requires_grad], "lr_scale": 1.0}]
+
     def on_after_step(self, step: int, total_steps: int) -> None:
         """Called by ``fit`` after each optimizer step; override for EMA/queue/center updates."""
 
