@@ -16,3 +16,31 @@ def embedding_std(z: Tensor) -> Tensor:
     Used as the collapse signal in SimSiam (Chen & He 2021, fig. 2).
     """
     return F.normalize(z.float(), dim=1).std(dim=0).mean()
+
+
+@torch.no_grad()
+def layer_features(net: torch.nn.Module, images: Tensor, layers: list[torch.nn.Module],
+                   batch_size: int = 256) -> list[Tensor]:
+    """Return the output of each module in ``layers`` for uint8 ``images`` (n, C, H, W), with
+    convolutional maps averaged over space: one (n, channels) tensor per layer.
+
+    Runs ``net`` in eval mode through forward hooks (Course: ch. 1 §the sanity check; ch. 7)."""
+    outputs: list[list[Tensor]] = [[] for _ in layers]
+
+    def hook(i: int):  # noqa: ANN202 - returns a hook closure
+        def store(_module: torch.nn.Module, _inp: object, out: Tensor) -> None:
+            outputs[i].append((out.mean(dim=(2, 3)) if out.ndim == 4 else out).float().cpu())
+        return store
+
+    handles = [layer.register_forward_hook(hook(i)) for i, layer in enumerate(layers)]
+    was_training = net.training
+    net.eval()
+    device = next(net.parameters()).device
+    try:
+        for i in range(0, len(images), batch_size):
+            net(images[i : i + batch_size].to(device).float().div(255))
+    finally:
+        for h in handles:
+            h.remove()
+        net.train(was_training)
+    return [torch.cat(o) for o in outputs]

@@ -56,3 +56,57 @@ def check_chance_accuracy(value: float, num_classes: int = 8) -> bool:
         f"1/{num_classes} = {1 / num_classes:.3f}: any representation must beat this to be useful.",
         "With balanced classes a uniform guess is right once in how many tries?",
     )
+
+
+def check_uses_training_labels(methods: set[str]) -> bool:
+    """Ch. 1a exercise: which evaluations fit or vote with the training labels?"""
+    expected = {"linear probe", "kNN", "NCC", "fine-tuning"}
+    given = {m.strip() for m in methods}
+    missing, extra = expected - given, given - expected
+    return _verdict(
+        not missing and not extra,
+        "Only k-means is label-free: NMI/ARI use labels just to score its clusters.",
+        (f"Think again about {', '.join(sorted(missing | extra))}. " if missing | extra else "")
+        + "Which of them needs a label to fit a weight, cast a vote or compute a centre?",
+    )
+
+
+def check_mig_permutation(value: float) -> bool:
+    """Ch. 1a exercise: MIG of permuted, positively rescaled true factors."""
+    return _verdict(
+        float(value) > 0.9,
+        "MIG ignores which dimension holds a factor and invertible rescalings: it stays about 1.",
+        "Mutual information does not change under an invertible map of one variable, and MIG only "
+        "asks that each factor be captured by a single dimension, not by a particular one.",
+    )
+
+
+def check_linear_cka(fn: Callable[[torch.Tensor, torch.Tensor], float]) -> bool:
+    """Ch. 1b exercise: a learner's linear CKA against the library's on random inputs."""
+    from .similarity import linear_cka
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(100, 12, generator=gen, dtype=torch.float64) + 3.0  # uncentred on purpose
+    y = x[:, :6] @ torch.randn(6, 8, generator=gen, dtype=torch.float64) + torch.randn(100, 8, generator=gen,
+                                                                                      dtype=torch.float64)
+    try:
+        got = float(fn(x, y))
+    except Exception as err:  # the learner's code may fail in any way; report it
+        return _verdict(False, "", f"Your function raised {type(err).__name__}: {err}")
+    want = linear_cka(x, y)
+    return _verdict(abs(got - want) < 1e-6, f"{got:.6f} matches the library.",
+                    f"You got {got:.6f}, expected {want:.6f}. Did you centre each column first?")
+
+
+def check_linear_invariant_measures(names: set[str]) -> bool:
+    """Ch. 1b exercise: the measures unchanged by an invertible linear map of X."""
+    expected = {"mean CCA", "R2 CCA", "R2 LR"}
+    given = {n.strip() for n in names}
+    wrong = sorted(given ^ expected)
+    return _verdict(
+        not wrong,
+        "Mean CCA, R2_CCA and R2_LR depend only on the column space of X. PWCCA weighs by X's own "
+        "columns and SVCCA truncates X's principal components: both see the map.",
+        f"Look again at: {', '.join(wrong)}. A measure that depends only on the span of X's columns "
+        "cannot see an invertible linear map.",
+    )

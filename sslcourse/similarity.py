@@ -17,6 +17,7 @@ Course: ch. 1 §representational similarity.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -106,9 +107,17 @@ class CCAResult:
     r2_cca: float  # mean squared canonical correlation, R^2_CCA
 
 
-def _orthonormal_basis(x: Tensor) -> Tensor:
-    """Q of the reduced QR decomposition: an orthonormal basis of X's column space."""
-    return torch.linalg.qr(x, mode="reduced").Q
+def _orthonormal_basis(x: Tensor, rtol: float = 1e-10) -> Tensor:
+    """Return an orthonormal basis of X's column space: Q of the reduced QR decomposition, or,
+    when X is rank-deficient (dead ReLU units, more features than inputs), the left singular
+    vectors whose singular values exceed ``rtol`` times the largest. QR alone would add
+    arbitrary directions for the missing rank and make every CCA score meaningless."""
+    q, r = torch.linalg.qr(x, mode="reduced")
+    diag = r.diagonal().abs()
+    if len(diag) and diag.min() > rtol ** 0.5 * diag.max():
+        return q
+    u, s, _ = torch.linalg.svd(x, full_matrices=False)
+    return u[:, s > rtol * s.max()]
 
 
 def cca(x: Tensor, y: Tensor) -> CCAResult:
@@ -119,6 +128,9 @@ def cca(x: Tensor, y: Tensor) -> CCAResult:
         warnings.warn(f"CCA with fewer inputs ({x.shape[0]}) than features ({max(x.shape[1], y.shape[1])}): "
                       "the canonical correlations are all close to 1 whatever the data", stacklevel=2)
     rho = torch.linalg.svdvals(_orthonormal_basis(x).T @ _orthonormal_basis(y)).clamp(0, 1)
+    # Summaries average over the smaller dimension (a direction missing from one space has rho = 0).
+    k = min(x.shape[1], y.shape[1])
+    rho = torch.cat([rho, rho.new_zeros(max(0, k - len(rho)))])
     return CCAResult(rho=rho, mean_rho=float(rho.mean()), r2_cca=float(rho.square().mean()))
 
 
@@ -166,6 +178,13 @@ def r2_lr(x: Tensor, y: Tensor) -> float:
     return float((_orthonormal_basis(x).T @ y).square().sum() / y.square().sum())
 
 
+def _nonzero_svd(x: Tensor, rtol: float = 1e-10) -> tuple[Tensor, Tensor]:
+    """Left singular vectors and singular values of X, without the numerically zero ones."""
+    u, s, _ = torch.linalg.svd(x, full_matrices=False)
+    keep = s > rtol * s.max()
+    return u[:, keep], s[keep]
+
+
 def svd_view(x: Tensor, y: Tensor) -> dict[str, float]:
     r"""Return R^2_CCA, R^2_LR and linear CKA computed from one SVD of each representation.
 
@@ -179,8 +198,8 @@ def svd_view(x: Tensor, y: Tensor) -> dict[str, float]:
       :math:`\sqrt{\sum_i \sigma_{X,i}^4 \sum_j \sigma_{Y,j}^4}`.
     """
     x, y = _prepare(x, y)
-    ux, sx, _ = torch.linalg.svd(x, full_matrices=False)
-    uy, sy, _ = torch.linalg.svd(y, full_matrices=False)
+    ux, sx = _nonzero_svd(x)
+    uy, sy = _nonzero_svd(y)
     overlap = (ux.T @ uy).square()  # (p1, p2)
     return {
         "r2_cca": float(overlap.sum() / min(x.shape[1], y.shape[1])),
@@ -199,3 +218,15 @@ MEASURES = {
     "PWCCA": pwcca,
     "R2 LR": r2_lr,
 }
+
+
+def layer_similarity(layers_a: list[Tensor], layers_b: list[Tensor], measure: Callable[[Tensor, Tensor], float]
+                     ) -> Tensor:
+    """Return the (La, Lb) matrix of ``measure`` between every layer of network A and of B."""
+    return torch.tensor([[measure(a, b) for b in layers_b] for a in layers_a])
+
+
+def best_match_fraction(matrix: Tensor) -> float:
+    """Return the fraction of layers of A whose most similar layer of B is the same layer
+    (Kornblith et al. 2019's sanity check: a good measure finds each layer's counterpart)."""
+    return float((matrix.argmax(1) == torch.arange(len(matrix))).float().mean())

@@ -37,3 +37,30 @@ def test_nt_xent_implementation_right_wrong_and_crashing(capsys):
 def test_chance_accuracy_right_and_wrong():
     assert exercises.check_chance_accuracy(0.125) and exercises.check_chance_accuracy(12.5)
     assert not exercises.check_chance_accuracy(0.5)
+
+
+def test_uses_training_labels_right_and_wrong():
+    assert exercises.check_uses_training_labels({"linear probe", "kNN", "NCC", "fine-tuning"})
+    assert not exercises.check_uses_training_labels({"linear probe", "k-means"})
+
+
+def test_mig_permutation_right_and_wrong():
+    assert exercises.check_mig_permutation(1.0)
+    assert not exercises.check_mig_permutation(0.2)
+
+
+def test_linear_cka_check_right_and_wrong():
+    def right(x, y):
+        x, y = x - x.mean(0), y - y.mean(0)
+        return ((y.T @ x).norm() ** 2 / ((x.T @ x).norm() * (y.T @ y).norm())).item()
+
+    def uncentred(x, y):
+        return ((y.T @ x).norm() ** 2 / ((x.T @ x).norm() * (y.T @ y).norm())).item()
+
+    assert exercises.check_linear_cka(right)
+    assert not exercises.check_linear_cka(uncentred)
+
+
+def test_linear_invariant_measures_right_and_wrong():
+    assert exercises.check_linear_invariant_measures({"mean CCA", "R2 CCA", "R2 LR"})
+    assert not exercises.check_linear_invariant_measures({"linear CKA", "mean CCA"})

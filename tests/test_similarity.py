@@ -50,8 +50,9 @@ def test_cca_family_invariant_to_invertible_linear_maps(name):
     fn = sim.MEASURES[name]
     if name == "SVCCA":  # PCA truncation is not linear-invariant; keep every component
         fn = lambda a, b: sim.svcca(a, b, variance=1.0 + 1e-9)  # noqa: E731
-    if name == "PWCCA":  # its weights depend on X's basis; invariant in Y only
+    if name == "PWCCA":  # its weights depend on X's own columns: invariant to maps of Y only
         assert fn(x, y @ invertible(15)) == pytest.approx(fn(x, y), abs=1e-8)
+        assert abs(fn(x @ invertible(20), y) - fn(x, y)) > 1e-4
         return
     if name == "R2 LR":  # regression of Y on X: invariant to invertible maps of X
         assert fn(x @ invertible(20), y) == pytest.approx(fn(x, y), abs=1e-8)
@@ -104,6 +105,15 @@ def test_svd_view_matches_the_direct_formulas():
     assert view["linear_cka"] == pytest.approx(sim.linear_cka(x, y), abs=1e-10)
     assert view["r2_cca"] == pytest.approx(sim.cca(x, y).r2_cca, abs=1e-10)
     assert view["r2_lr"] == pytest.approx(sim.r2_lr(x, y), abs=1e-10)
+
+
+def test_cca_ignores_dead_units():
+    """A zero column (a dead ReLU) must not change CCA-based scores or break the SVD view."""
+    x, y = reps()
+    x_dead = torch.cat([x, torch.zeros(len(x), 3, dtype=x.dtype)], 1)
+    assert sim.cca(x_dead, y).rho[:15].allclose(sim.cca(x, y).rho, atol=1e-8)
+    assert sim.r2_lr(x_dead, y) == pytest.approx(sim.r2_lr(x, y), abs=1e-8)
+    assert sim.svd_view(y, x_dead)["r2_cca"] == pytest.approx(sim.cca(y, x_dead).r2_cca, abs=1e-8)
 
 
 def test_measures_reject_different_sample_counts():
