@@ -56,7 +56,7 @@ _PROFILES = {
     # SimCLR's kNN accuracy on the shapes from about 27% (random weights) to about 48%.
     "ci": Profile("ci", 20, 6_000, 2_000, 128, 800, "convnet", 16, 512, 0.2, 2e-3, False,
                   "2 CPU cores, each notebook in about a minute; shows every phenomenon at small scale"),
-    "cpu": Profile("cpu", 24, 20_000, 4_000, 256, 2_000, "convnet", 32, 1024, 0.2, 2e-3, False,
+    "cpu": Profile("cpu", 20, 10_000, 2_000, 256, 1_500, "convnet", 24, 1024, 0.2, 2e-3, False,
                    "a laptop: a few minutes per experiment"),
     "gpu": Profile("gpu", 32, 50_000, 10_000, 512, 5_000, "resnet18", 64, 2048, 0.5, 2e-3, True,
                    "one GPU (Colab T4 to H100): real ResNet-18 training, a chapter within about 30 min"),

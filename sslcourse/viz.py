@@ -77,9 +77,15 @@ def embedding_2d(features: Tensor, method: str = "tsne", seed: int = 0) -> Tenso
 
         return torch.from_numpy(TSNE(2, init="pca", perplexity=30, random_state=seed).fit_transform(x))
     if method == "umap":
-        import umap
+        import warnings
 
-        return torch.from_numpy(umap.UMAP(n_components=2, random_state=seed, n_jobs=1).fit_transform(x))
+        # umap warns that random_state overrides n_jobs (we ask for both on purpose) and, through
+        # tqdm.auto, that ipywidgets is missing; neither concerns the reader.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import umap
+
+            return torch.from_numpy(umap.UMAP(n_components=2, random_state=seed, n_jobs=1).fit_transform(x))
     raise ValueError(f"unknown embedding method {method!r}; valid names: tsne, umap")
 
 

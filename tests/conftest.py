@@ -12,6 +12,12 @@ import torch
 torch.set_num_threads(1)  # tests run two at a time (pytest -n 2); one thread each avoids oversubscription
 
 
+def _dump(path: Path, obj: dict) -> None:
+    """Write ``obj`` as the CIFAR python versions do: one pickle per file."""
+    with open(path, "wb") as fh:
+        pickle.dump(obj, fh)
+
+
 @pytest.fixture
 def fake_cifar10(tmp_path: Path) -> Path:
     """Write a CIFAR-10 folder in the published python-pickle format: 5 train batches + test."""
@@ -19,12 +25,9 @@ def fake_cifar10(tmp_path: Path) -> Path:
     folder.mkdir()
     rng = np.random.default_rng(0)
     for name, n in [(f"data_batch_{i}", 4) for i in range(1, 6)] + [("test_batch", 6)]:
-        batch = {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-                 "labels": list(rng.integers(0, 10, n)), "batch_label": name}
-        with open(folder / name, "wb") as fh:
-            pickle.dump(batch, fh)
-    with open(folder / "batches.meta", "wb") as fh:
-        pickle.dump({"label_names": ["airplane"] * 10}, fh)
+        _dump(folder / name, {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                              "labels": list(rng.integers(0, 10, n)), "batch_label": name})
+    _dump(folder / "batches.meta", {"label_names": ["airplane"] * 10})
     return tmp_path
 
 
@@ -34,13 +37,11 @@ def fake_cifar100(tmp_path: Path) -> Path:
     folder.mkdir()
     rng = np.random.default_rng(1)
     for name, n in [("train", 8), ("test", 4)]:
-        data = {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-                "fine_labels": list(rng.integers(0, 100, n)), "coarse_labels": list(rng.integers(0, 20, n))}
-        with open(folder / name, "wb") as fh:
-            pickle.dump(data, fh)
-    with open(folder / "meta", "wb") as fh:
-        pickle.dump({"fine_label_names": [f"f{i}" for i in range(100)],
-                     "coarse_label_names": [f"c{i}" for i in range(20)]}, fh)
+        _dump(folder / name, {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                              "fine_labels": list(rng.integers(0, 100, n)),
+                              "coarse_labels": list(rng.integers(0, 20, n))})
+    _dump(folder / "meta", {"fine_label_names": [f"f{i}" for i in range(100)],
+                            "coarse_label_names": [f"c{i}" for i in range(20)]})
     return tmp_path
 
 
