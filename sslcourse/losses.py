@@ -48,3 +48,133 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.5) -> Tensor:
     logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
     positives = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)  # p(i)
     return F.cross_entropy(logits, positives)
+
+
+def margin_contrastive(z1: Tensor, z2: Tensor, same: Tensor, margin: float = 1.0) -> Tensor:
+    r"""Return the margin (pairwise) contrastive loss of Hadsell, Chopra & LeCun (2006).
+
+    .. math::
+        \mathcal{L} = \frac{1}{N}\sum_i y_i\, d_i^2 + (1 - y_i)\, \max(0, m - d_i)^2,
+        \qquad d_i = \|z_{1,i} - z_{2,i}\|_2
+
+    Similar pairs are pulled together; dissimilar pairs are pushed apart only until they are
+    ``margin`` away. Course: ch. 5 §losses.
+
+    Args:
+        z1, z2: (N, D) embeddings of the two members of each pair.
+        same: (N,) 1 (or True) where the pair is similar, 0 where it is not.
+    """
+    d = (z1 - z2).norm(dim=1)
+    y = same.to(d.dtype)
+    return (y * d.square() + (1 - y) * (margin - d).clamp(min=0).square()).mean()
+
+
+def triplet(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float = 0.2) -> Tensor:
+    r"""Return the triplet loss of FaceNet (Schroff, Kalenichenko & Philbin 2015, eq. 1).
+
+    .. math:: \mathcal{L} = \frac{1}{N}\sum_i \max\big(0,\ \|a_i - p_i\|^2 - \|a_i - n_i\|^2 + \varepsilon\big)
+
+    Once every negative is ``margin`` (:math:`\varepsilon`) further than its positive the loss
+    is zero and stops teaching, whatever the rest of the space looks like (ch. 5, "the
+    :math:`\varepsilon` problem").
+
+    Args:
+        anchor, positive, negative: (N, D) embeddings.
+    """
+    d_pos = (anchor - positive).square().sum(1)
+    d_neg = (anchor - negative).square().sum(1)
+    return (d_pos - d_neg + margin).clamp(min=0).mean()
+
+
+def info_nce(query: Tensor, positive_key: Tensor, negative_keys: Tensor, temperature: float = 0.1) -> Tensor:
+    r"""Return InfoNCE with an explicit set of negatives (van den Oord et al. 2018; MoCo's form).
+
+    With L2-normalised vectors, each query must pick its positive key among 1 + M keys:
+
+    .. math::
+        \mathcal{L} = -\frac{1}{N}\sum_i \log
+        \frac{\exp(q_i^\top k_i^+ / \tau)}{\exp(q_i^\top k_i^+ / \tau) + \sum_{j=1}^{M} \exp(q_i^\top k_j^- / \tau)}
+
+    and :math:`I(q; k) \ge \log(M + 1) - \mathcal{L}` (ch. 5 §the InfoNCE bound).
+    The keys are targets: they are detached here (MoCo's key encoder gets no gradient).
+
+    Args:
+        query: (N, D) online embeddings.
+        positive_key: (N, D) keys; row i is the positive of query i.
+        negative_keys: (M, D) negatives shared by all queries (a MoCo queue), or (N, M, D)
+            negatives per query.
+        temperature: :math:`\tau` (0.2 in MoCo v2).
+    """
+    dtype = torch.promote_types(query.dtype, torch.float32)
+    q = F.normalize(query.to(dtype), dim=-1)
+    k_pos = F.normalize(positive_key.detach().to(dtype), dim=-1)
+    k_neg = F.normalize(negative_keys.detach().to(dtype), dim=-1)
+    pos = (q * k_pos).sum(-1, keepdim=True)  # (N, 1)
+    neg = q @ k_neg.T if k_neg.ndim == 2 else torch.einsum("nd,nmd->nm", q, k_neg)  # (N, M); n: query, m: negative
+    logits = torch.cat([pos, neg], dim=1) / temperature
+    return F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=q.device))
+
+
+def supcon(z: Tensor, labels: Tensor, temperature: float = 0.1) -> Tensor:
+    r"""Return the supervised contrastive loss with the sum over positives outside the log
+    (Khosla et al. 2020, eq. 2, :math:`\mathcal{L}^{sup}_{out}`, the form they recommend).
+
+    .. math::
+        \mathcal{L} = \frac{1}{|I|}\sum_{i \in I} \frac{-1}{|P(i)|} \sum_{p \in P(i)}
+        \log \frac{\exp(z_i^\top z_p / \tau)}{\sum_{a \ne i} \exp(z_i^\top z_a / \tau)}
+
+    :math:`P(i)` are the other samples with the label of :math:`i` (all views of all images
+    of that class). Anchors without any positive are skipped.
+
+    Args:
+        z: (B, D) embeddings of all views (stack the views along the batch).
+        labels: (B,) class of each row.
+        temperature: :math:`\tau` (0.1 in the paper).
+    """
+    dtype = torch.promote_types(z.dtype, torch.float32)
+    z = F.normalize(z.to(dtype), dim=1)
+    self_mask = torch.eye(len(z), dtype=torch.bool, device=z.device)
+    logits = (z @ z.T / temperature).masked_fill(self_mask, float("-inf"))  # (B, B)
+    log_prob = logits.log_softmax(dim=1).masked_fill(self_mask, 0.0)
+    positives = (labels[:, None] == labels[None, :]) & ~self_mask
+    n_pos = positives.sum(1)
+    has_pos = n_pos > 0
+    per_anchor = -(log_prob * positives).sum(1)[has_pos] / n_pos[has_pos]
+    return per_anchor.mean()
+
+
+def clip_loss(image_emb: Tensor, text_emb: Tensor, temperature: float = 0.07) -> Tensor:
+    r"""Return CLIP's symmetric contrastive loss (Radford et al. 2021, fig. 3).
+
+    With normalised embeddings and :math:`S_{ij} = u_i^\top v_j / \tau`, the mean of the
+    cross-entropies of picking text i for image i (rows) and image i for text i (columns).
+
+    Args:
+        image_emb: (N, D); text_emb: (N, D), row i describes image i.
+        temperature: :math:`\tau`; CLIP learns it, starting at 0.07.
+    """
+    dtype = torch.promote_types(image_emb.dtype, torch.float32)
+    u = F.normalize(image_emb.to(dtype), dim=1)
+    v = F.normalize(text_emb.to(dtype), dim=1)
+    logits = u @ v.T / temperature  # (N, N)
+    target = torch.arange(len(u), device=u.device)
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+
+def cpc_info_nce(context: Tensor, future: Tensor, w: Tensor) -> Tensor:
+    r"""Return CPC's InfoNCE with step-specific bilinear scores (van den Oord et al. 2018, eq. 3-4).
+
+    For each prediction step k, sample i's context :math:`c_i` scores every sample j's future
+    latent with :math:`f_k = z_{j,t+k}^\top W_k c_i`; the other samples of the batch are the
+    negatives. The loss averages the k cross-entropies.
+
+    Args:
+        context: (N, C) context vectors :math:`c_t` (output of the autoregressive network).
+        future: (N, K, D) latents :math:`z_{t+1..t+K}` of the same sequences. Not detached:
+            in CPC the encoder that makes them is trained by this loss too.
+        w: (K, D, C) one bilinear matrix :math:`W_k` per step.
+    """
+    scores = torch.einsum("jkd,kdc,ic->kij", future, w, context)  # (K, N, N): k step, i context, j future
+    k, n, _ = scores.shape
+    target = torch.arange(n, device=scores.device).repeat(k)
+    return F.cross_entropy(scores.reshape(k * n, n).to(torch.promote_types(scores.dtype, torch.float32)), target)

@@ -7,9 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-
-torch.set_num_threads(1)  # tests run two at a time (pytest -n 2); one thread each avoids oversubscription
 
 
 def _dump(path: Path, obj: dict) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from torch import nn
 
 from .base import Method
+from .moco import MoCo
 from .simclr import SimCLR
 from .supervised import Supervised
 
-METHODS = ["simclr", "supervised"]
+METHODS = ["simclr", "moco", "supervised"]
 
 
 def build_method(name: str, backbone: nn.Module, num_classes: int = 10,
@@ -20,9 +21,11 @@ def build_method(name: str, backbone: nn.Module, num_classes: int = 10,
         kw["temperature"] = temperature
     if name == "simclr":
         return SimCLR(backbone, **kw)
+    if name == "moco":
+        return MoCo(backbone, **kw)
     if name == "supervised":
         return Supervised(backbone, num_classes)
     raise ValueError(f"unknown method {name!r}; valid names: {', '.join(METHODS)}")
 
 
-__all__ = ["METHODS", "Method", "SimCLR", "Supervised", "build_method"]
+__all__ = ["METHODS", "Method", "MoCo", "SimCLR", "Supervised", "build_method"]

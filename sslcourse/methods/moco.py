@@ -1,0 +1,88 @@
+"""MoCo v2 (He et al. 2020; Chen et al. 2020, "Improved baselines with momentum contrastive
+learning"): a queue of negatives and a momentum (EMA) key encoder.
+
+Course: ch. 5 §MoCo. The queue decouples the number of negatives from the batch size: a
+batch of 64 can be contrasted against 4,096 keys from earlier batches, which stay
+consistent because the key encoder changes slowly.
+
+Batch norm without shuffling across GPUs: MoCo shuffles the key batch across GPUs so that a
+query and its key never share batch statistics (otherwise the network can find its
+positive through the statistics). On one device we get the same separation by computing
+the keys on a random permutation of the batch split into ``bn_splits`` chunks, each with its
+own BatchNorm statistics, then undoing the permutation.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..analysis import embedding_std
+from ..data import Batch
+from ..heads import mlp
+from ..losses import info_nce
+from .base import Method
+
+
+class MoCo(Method):
+    """Query encoder (backbone + projection head) trained by InfoNCE against a momentum key
+    encoder and a FIFO queue of past keys.
+
+    Args:
+        backbone: encoder with ``feature_dim``.
+        hidden_dim, projection_dim: MLP head 2048 -> 128 (MoCo v2).
+        temperature: 0.2 (MoCo v2).
+        queue_size: number of negative keys (65,536 on ImageNet; 4,096 is common on CIFAR).
+        momentum: EMA rate of the key encoder (0.999 on ImageNet; 0.99 on CIFAR-scale runs).
+        bn_splits: chunks for the key encoder's BatchNorm (see the module docstring).
+    """
+
+    def __init__(self, backbone: nn.Module, hidden_dim: int = 2048, projection_dim: int = 128,
+                 temperature: float = 0.2, queue_size: int = 4096, momentum: float = 0.99, bn_splits: int = 4) -> None:
+        super().__init__(backbone)
+        self.projection_head = mlp(backbone.feature_dim, hidden_dim, projection_dim, batch_norm=False)
+        self.key_backbone = copy.deepcopy(backbone).requires_grad_(False)
+        self.key_head = copy.deepcopy(self.projection_head).requires_grad_(False)
+        self.temperature, self.momentum, self.bn_splits = temperature, momentum, bn_splits
+        self.register_buffer("queue", F.normalize(torch.randn(queue_size, projection_dim), dim=1))
+        self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
+        self._pending_keys: Tensor | None = None
+
+    @torch.no_grad()
+    def _keys(self, x: Tensor) -> Tensor:
+        perm = torch.randperm(len(x), device=x.device)
+        chunks = [self.key_head(self.key_backbone(c)) for c in x[perm].chunk(self.bn_splits)]
+        keys = torch.empty_like(torch.cat(chunks))
+        keys[perm] = torch.cat(chunks)
+        return F.normalize(keys.float(), dim=1)
+
+    def training_step(self, batch: Batch) -> dict[str, Tensor]:
+        q = self.projection_head(self.backbone(batch.views[0]))
+        k = self._keys(batch.views[1])
+        loss = info_nce(q, k, self.queue.clone(), self.temperature)
+        self._pending_keys = k
+        return {"loss": loss, "z_std": embedding_std(q)}
+
+    @torch.no_grad()
+    def enqueue(self, keys: Tensor) -> None:
+        """Write ``keys`` over the oldest entries of the queue (first in, first out)."""
+        n, size = len(keys), len(self.queue)
+        idx = (self.queue_ptr + torch.arange(n, device=keys.device)) % size
+        self.queue[idx] = keys.to(self.queue.dtype)
+        self.queue_ptr.copy_((self.queue_ptr + n) % size)
+
+    @torch.no_grad()
+    def on_after_step(self, step: int, total_steps: int) -> None:
+        """EMA update of the key encoder, then enqueue this step's keys."""
+        pairs = [(self.key_backbone, self.backbone), (self.key_head, self.projection_head)]
+        for target, online in pairs:
+            for pt, po in zip(target.parameters(), online.parameters(), strict=True):
+                pt.lerp_(po.detach(), 1 - self.momentum)
+            for bt, bo in zip(target.buffers(), online.buffers(), strict=True):
+                bt.copy_(bo)
+        if self._pending_keys is not None:
+            self.enqueue(self._pending_keys)
+            self._pending_keys = None

@@ -1,0 +1,101 @@
+"""Chapter-5 losses against naive per-sample loops and analytic values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sslcourse import losses
+
+
+def rand(*shape: int, seed: int = 0) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+def test_margin_contrastive_matches_loop():
+    z1, z2, same = rand(6, 4), rand(6, 4, seed=1), torch.tensor([1, 0, 1, 0, 0, 1])
+    naive = 0.0
+    for i in range(6):
+        d = torch.dist(z1[i], z2[i])
+        naive += d**2 if same[i] else max(0.0, 1.5 - d) ** 2
+    assert losses.margin_contrastive(z1, z2, same, margin=1.5).item() == pytest.approx(float(naive) / 6, abs=1e-10)
+
+
+def test_triplet_matches_loop_and_is_zero_past_the_margin():
+    a, p, n = rand(5, 3), rand(5, 3, seed=1), rand(5, 3, seed=2)
+    naive = sum(max(0.0, float((a[i] - p[i]).square().sum() - (a[i] - n[i]).square().sum() + 0.2))
+                for i in range(5)) / 5
+    assert losses.triplet(a, p, n, 0.2).item() == pytest.approx(naive, abs=1e-10)
+    assert losses.triplet(a, a, a + 10.0, 0.2).item() == 0.0  # the epsilon problem: nothing left to learn
+
+
+def naive_info_nce(q, kp, kn, t):
+    q, kp, kn = F.normalize(q, dim=-1), F.normalize(kp, dim=-1), F.normalize(kn, dim=-1)
+    total = 0.0
+    for i in range(len(q)):
+        negs = kn if kn.ndim == 2 else kn[i]
+        num = torch.exp(q[i] @ kp[i] / t)
+        total -= torch.log(num / (num + sum(torch.exp(q[i] @ k / t) for k in negs)))
+    return total / len(q)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_info_nce_matches_loop(shared):
+    q, kp = rand(4, 5), rand(4, 5, seed=1)
+    kn = rand(7, 5, seed=2) if shared else rand(4, 7, 5, seed=2)
+    assert losses.info_nce(q, kp, kn, 0.2).item() == pytest.approx(naive_info_nce(q, kp, kn, 0.2).item(), abs=1e-10)
+
+
+def test_info_nce_uniform_value_and_key_gets_no_gradient():
+    q = torch.ones(3, 4, requires_grad=True)
+    k = torch.ones(3, 4, requires_grad=True)
+    loss = losses.info_nce(q, k, torch.ones(9, 4), temperature=1.0)
+    assert loss.item() == pytest.approx(math.log(10), abs=1e-6)
+    loss.backward()
+    assert k.grad is None
+
+
+def naive_supcon(z, y, t):
+    z = F.normalize(z, dim=1)
+    anchors = []
+    for i in range(len(z)):
+        pos = [p for p in range(len(z)) if p != i and y[p] == y[i]]
+        if not pos:
+            continue
+        denom = sum(torch.exp(z[i] @ z[a] / t) for a in range(len(z)) if a != i)
+        anchors.append(-sum(torch.log(torch.exp(z[i] @ z[p] / t) / denom) for p in pos) / len(pos))
+    return sum(anchors) / len(anchors)
+
+
+def test_supcon_matches_loop_with_an_anchor_without_positives():
+    z, y = rand(7, 4), torch.tensor([0, 1, 0, 2, 1, 0, 3])
+    assert losses.supcon(z, y, 0.1).item() == pytest.approx(naive_supcon(z, y, 0.1).item(), abs=1e-9)
+
+
+def test_supcon_with_unique_labels_pairs_is_nt_xent():
+    """Two views per image, each image its own class: SupCon reduces to NT-Xent."""
+    z1, z2 = rand(5, 4), rand(5, 4, seed=1)
+    y = torch.arange(5).repeat(2)
+    assert losses.supcon(torch.cat([z1, z2]), y, 0.5).item() == pytest.approx(
+        losses.nt_xent(z1, z2, 0.5).item(), abs=1e-10)
+
+
+def test_clip_loss_matches_loop():
+    u, v = rand(5, 3), rand(5, 3, seed=1)
+    un, vn = F.normalize(u, dim=1), F.normalize(v, dim=1)
+    s = un @ vn.T / 0.07
+    naive = sum(-torch.log_softmax(s[i], 0)[i] - torch.log_softmax(s[:, i], 0)[i] for i in range(5)) / 10
+    assert losses.clip_loss(u, v, 0.07).item() == pytest.approx(naive.item(), abs=1e-9)
+
+
+def test_cpc_matches_loop():
+    c, z, w = rand(4, 3), rand(4, 2, 5, seed=1), rand(2, 5, 3, seed=2)
+    total = 0.0
+    for k in range(2):
+        for i in range(4):
+            scores = torch.stack([z[j, k] @ w[k] @ c[i] for j in range(4)])
+            total -= torch.log_softmax(scores, 0)[i]
+    assert losses.cpc_info_nce(c, z, w).item() == pytest.approx(total.item() / 8, abs=1e-9)
