@@ -7,9 +7,10 @@ from torch import nn
 from .base import Method
 from .moco import MoCo
 from .simclr import SimCLR
+from .supcon import SupCon
 from .supervised import Supervised
 
-METHODS = ["simclr", "moco", "supervised"]
+METHODS = ["simclr", "moco", "supcon", "supervised"]
 
 
 def build_method(name: str, backbone: nn.Module, num_classes: int = 10,
@@ -23,9 +24,11 @@ def build_method(name: str, backbone: nn.Module, num_classes: int = 10,
         return SimCLR(backbone, **kw)
     if name == "moco":
         return MoCo(backbone, **kw)
+    if name == "supcon":
+        return SupCon(backbone, **kw)
     if name == "supervised":
         return Supervised(backbone, num_classes)
     raise ValueError(f"unknown method {name!r}; valid names: {', '.join(METHODS)}")
 
 
-__all__ = ["METHODS", "Method", "MoCo", "SimCLR", "Supervised", "build_method"]
+__all__ = ["METHODS", "Method", "MoCo", "SimCLR", "SupCon", "Supervised", "build_method"]

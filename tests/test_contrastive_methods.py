@@ -48,3 +48,15 @@ def test_moco_loss_falls():
     # The first record has a queue of random vectors (easy negatives); from the second on the
     # queue holds real keys, and the loss must fall from there.
     assert min(h["loss"] for h in history[-4:]) < history[1]["loss"] - 0.1
+
+
+def test_supcon_method_uses_labels_across_views():
+    from sslcourse.losses import supcon
+    from sslcourse.methods import SupCon
+
+    torch.manual_seed(0)
+    method = SupCon(ConvNet(width=4, depth=2), hidden_dim=16, projection_dim=8)
+    x, y = torch.rand(6, 3, 8, 8), torch.tensor([0, 1, 0, 1, 2, 2])
+    out = method.training_step(Batch(views=[x, x.flip(-1)], labels=y))
+    z = method.projection_head(method.backbone(torch.cat([x, x.flip(-1)])))
+    assert torch.allclose(out["loss"], supcon(z, y.repeat(2), 0.1))
