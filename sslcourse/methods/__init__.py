@@ -22,8 +22,8 @@ def build_method(name: str, backbone: nn.Module, num_classes: int = 10,
         kw["temperature"] = temperature
     if name == "simclr":
         return SimCLR(backbone, **kw)
-    if name == "moco":
-        return MoCo(backbone, **kw)
+    if name == "moco":  # the profiles' temperature is calibrated for SimCLR; MoCo keeps its own 0.2
+        return MoCo(backbone, **{k: v for k, v in kw.items() if k != "temperature"})
     if name == "supcon":
         return SupCon(backbone, **kw)
     if name == "supervised":
