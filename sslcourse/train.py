@@ -13,7 +13,8 @@ import contextlib
 import os
 import random
 import time
-from collections.abc import Iterable, Iterator
+import warnings
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -174,7 +175,7 @@ def fit(
         method.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         start, history = state["step"], state.get("history", [])
-    step_fn = torch.compile(method.training_step) if compile else method.training_step
+    step_fn = _compiled_or_eager(method.training_step) if compile else method.training_step
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
                 else contextlib.nullcontext())
 
@@ -224,6 +225,28 @@ def fit(
     checkpoint(history[-1]["step"] if history else start)
     method.eval()
     return history
+
+
+def _compiled_or_eager(fn: Callable[[Batch], dict[str, Tensor]]) -> Callable[[Batch], dict[str, Tensor]]:
+    """Return ``torch.compile(fn)`` that falls back to ``fn`` (with a warning) if compiling fails.
+
+    Inductor cannot compile every step (MoCo's in-place queue and permuted key batch, for one);
+    training must not depend on it, it only makes steps faster."""
+    compiled = torch.compile(fn)
+    current = [compiled]
+
+    def step(batch: Batch) -> dict[str, Tensor]:
+        if current[0] is fn:
+            return fn(batch)
+        try:
+            return current[0](batch)
+        except Exception as err:  # backend failures come as several exception types
+            warnings.warn(f"torch.compile failed ({type(err).__name__}: {str(err)[:200]}); "
+                          "continuing without compilation", stacklevel=2)
+            current[0] = fn
+            return fn(batch)
+
+    return step
 
 
 def _raise_if_non_finite(window: list[dict[str, Tensor]], first_step: int) -> None:

@@ -101,3 +101,18 @@ def test_unknown_optimizer_lists_valid_names():
 def test_backbone_without_feature_dim_is_rejected():
     with pytest.raises(TypeError, match="feature_dim"):
         SimCLR(torch.nn.Linear(3, 3))
+
+
+def test_compile_failure_falls_back_to_eager(monkeypatch):
+    import sslcourse.train as train_module
+
+    def broken_compile(fn):
+        def fail(batch):
+            raise RuntimeError("backend cannot compile this graph")
+        return fail
+
+    monkeypatch.setattr(train_module.torch, "compile", broken_compile)
+    method, loader = tiny_setup()
+    with pytest.warns(UserWarning, match="torch.compile failed"):
+        history = fit(method, loader, 5, log_every=5, progress=False, compile=True)
+    assert history[-1]["step"] == 5
