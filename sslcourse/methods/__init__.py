@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from .base import Method
+from .cmc import CMC
 from .moco import MoCo
 from .simclr import SimCLR
 from .supcon import SupCon
@@ -31,4 +32,4 @@ def build_method(name: str, backbone: nn.Module, num_classes: int = 10,
     raise ValueError(f"unknown method {name!r}; valid names: {', '.join(METHODS)}")
 
 
-__all__ = ["METHODS", "Method", "MoCo", "SimCLR", "SupCon", "Supervised", "build_method"]
+__all__ = ["CMC", "METHODS", "Method", "MoCo", "SimCLR", "SupCon", "Supervised", "build_method"]

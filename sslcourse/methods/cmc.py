@@ -1,0 +1,65 @@
+"""Contrastive Multiview Coding (Tian, Krishnan & Isola 2019) with two "sensory" views of
+one image: its luminance (Y) and its chrominance (Cb, Cr), each seen by its own encoder.
+
+Course: ch. 5 §where positives come from. The positive pair is the two channels groups of
+the same (augmented) image; the other images of the batch are the negatives, in both
+directions (Y -> CbCr and CbCr -> Y), which is CLIP's symmetric loss. The representation used
+for evaluation concatenates both encoders' features, as in the paper.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..analysis import embedding_std
+from ..data import Batch
+from ..heads import mlp
+from ..losses import clip_loss
+from .base import Method
+
+# ITU-R BT.601 RGB -> YCbCr (without the offsets, which batch norm removes anyway).
+_YCBCR = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+
+
+def luma_chroma(x: Tensor) -> tuple[Tensor, Tensor]:
+    """Split RGB images (B, 3, H, W) into luminance (B, 1, H, W) and chrominance (B, 2, H, W)."""
+    ycc = torch.einsum("ij,bjhw->bihw", _YCBCR.to(x), x)  # i: output channel, j: RGB channel
+    return ycc[:, :1], ycc[:, 1:]
+
+
+class LumaChromaEncoder(nn.Module):
+    """Two encoders, one per channel group; forward returns their concatenated features."""
+
+    def __init__(self, luma: nn.Module, chroma: nn.Module) -> None:
+        super().__init__()
+        self.luma, self.chroma = luma, chroma
+        self.feature_dim = luma.feature_dim + chroma.feature_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        y, c = luma_chroma(x)
+        return torch.cat([self.luma(y), self.chroma(c)], dim=1)
+
+
+class CMC(Method):
+    """CMC between luminance and chrominance encoders. Uses ``batch.views[0]`` only; give it
+    views without random greyscale (a grey image has no chrominance to contrast).
+
+    Args:
+        luma_backbone: encoder of 1-channel images; chroma_backbone: encoder of 2-channel images.
+        hidden_dim, projection_dim: one projection head per view.
+        temperature: 0.07 (the paper's NCE temperature).
+    """
+
+    def __init__(self, luma_backbone: nn.Module, chroma_backbone: nn.Module, hidden_dim: int = 512,
+                 projection_dim: int = 128, temperature: float = 0.07) -> None:
+        super().__init__(LumaChromaEncoder(luma_backbone, chroma_backbone))
+        self.luma_head = mlp(luma_backbone.feature_dim, hidden_dim, projection_dim)
+        self.chroma_head = mlp(chroma_backbone.feature_dim, hidden_dim, projection_dim)
+        self.temperature = temperature
+
+    def training_step(self, batch: Batch) -> dict[str, Tensor]:
+        y, c = luma_chroma(batch.views[0])
+        z_luma = self.luma_head(self.backbone.luma(y))
+        z_chroma = self.chroma_head(self.backbone.chroma(c))
+        return {"loss": clip_loss(z_luma, z_chroma, self.temperature), "z_std": embedding_std(z_luma)}
