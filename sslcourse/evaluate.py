@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,7 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .data import ImageSet
+from . import augment
+from .data import DeviceLoader, ImageSet, MultiViewLoader
+from .methods import Supervised
+from .train import default_device, fit
 
 
 @torch.no_grad()
@@ -127,8 +131,7 @@ def linear_probe(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tenso
     training set; the final classifier is refit on all training data with that strength.
     """
     _check_pair(train_x, train_y, "train")
-    mean, std = train_x.mean(0), train_x.std(0) + 1e-6
-    xtr, xte = (train_x - mean) / std, (test_x - mean) / std
+    xtr, xte = _standardize(train_x, test_x)
     num_classes = int(max(train_y.max(), test_y.max())) + 1
     gen = torch.Generator().manual_seed(seed)
     perm = torch.randperm(len(xtr), generator=gen)
@@ -156,8 +159,7 @@ def linear_probe_sgd(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: T
     """Return the test accuracy of the same logistic regression trained by mini-batch SGD
     (momentum 0.9, cosine learning rate) on standardised features."""
     _check_pair(train_x, train_y, "train")
-    mean, std = train_x.mean(0), train_x.std(0) + 1e-6
-    xtr, xte = (train_x - mean) / std, (test_x - mean) / std
+    xtr, xte = _standardize(train_x, test_x)
     num_classes = int(max(train_y.max(), test_y.max())) + 1
     gen = torch.Generator().manual_seed(seed)
     layer = nn.Linear(xtr.shape[1], num_classes)
@@ -177,6 +179,12 @@ def linear_probe_sgd(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: T
         return (layer(xte).argmax(1) == test_y).float().mean().item()
 
 
+def _standardize(train_x: Tensor, test_x: Tensor) -> tuple[Tensor, Tensor]:
+    """Scale every feature to zero mean and unit std using the training statistics only."""
+    mean, std = train_x.mean(0), train_x.std(0) + 1e-6
+    return (train_x - mean) / std, (test_x - mean) / std
+
+
 def _check_pair(x: Tensor, y: Tensor, what: str) -> None:
     if x.ndim != 2 or y.ndim != 1 or len(x) != len(y):
         raise ValueError(f"{what} features must be (N, D) with labels (N,); got {tuple(x.shape)} "
@@ -192,13 +200,6 @@ def fine_tune(backbone: nn.Module, train: ImageSet, test: ImageSet, steps: int =
     rate keeps what pre-training learned), with crop-and-flip views, through ``train.fit``.
     Course: ch. 1 §fine-tuning (few labels: linear probing often wins).
     """
-    import copy
-
-    from . import augment
-    from .data import DeviceLoader, MultiViewLoader
-    from .methods import Supervised
-    from .train import default_device, fit
-
     device = torch.device(device) if device is not None else default_device()
     method = Supervised(copy.deepcopy(backbone), train.num_classes, backbone_lr_scale=backbone_lr_scale)
     view = augment.ViewRecipe(size=train.image_size, crop_scale=(0.6, 1.0), jitter_p=0.0, gray_p=0.0, blur_p=0.0)

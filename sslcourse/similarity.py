@@ -107,6 +107,13 @@ class CCAResult:
     r2_cca: float  # mean squared canonical correlation, R^2_CCA
 
 
+def _nonzero_svd(x: Tensor, rtol: float = 1e-10) -> tuple[Tensor, Tensor]:
+    """Left singular vectors and singular values of X, without the numerically zero ones."""
+    u, s, _ = torch.linalg.svd(x, full_matrices=False)
+    keep = s > rtol * s.max()
+    return u[:, keep], s[keep]
+
+
 def _orthonormal_basis(x: Tensor, rtol: float = 1e-10) -> Tensor:
     """Return an orthonormal basis of X's column space: Q of the reduced QR decomposition, or,
     when X is rank-deficient (dead ReLU units, more features than inputs), the left singular
@@ -116,8 +123,7 @@ def _orthonormal_basis(x: Tensor, rtol: float = 1e-10) -> Tensor:
     diag = r.diagonal().abs()
     if len(diag) and diag.min() > rtol ** 0.5 * diag.max():
         return q
-    u, s, _ = torch.linalg.svd(x, full_matrices=False)
-    return u[:, s > rtol * s.max()]
+    return _nonzero_svd(x, rtol)[0]
 
 
 def cca(x: Tensor, y: Tensor) -> CCAResult:
@@ -176,13 +182,6 @@ def r2_lr(x: Tensor, y: Tensor) -> float:
     regression on X, :math:`\|Q_X^\top Y\|_F^2 / \|Y\|_F^2` (Kornblith et al. 2019, eq. 12)."""
     x, y = _prepare(x, y)
     return float((_orthonormal_basis(x).T @ y).square().sum() / y.square().sum())
-
-
-def _nonzero_svd(x: Tensor, rtol: float = 1e-10) -> tuple[Tensor, Tensor]:
-    """Left singular vectors and singular values of X, without the numerically zero ones."""
-    u, s, _ = torch.linalg.svd(x, full_matrices=False)
-    keep = s > rtol * s.max()
-    return u[:, keep], s[keep]
 
 
 def svd_view(x: Tensor, y: Tensor) -> dict[str, float]:
