@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from .data import DATASETS, DatasetNotFoundError
@@ -60,7 +61,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _train(args: argparse.Namespace) -> dict:
     from . import experiment
+    from .distributed import init_from_environment
 
+    rank, _ = init_from_environment()  # joins the process group under torchrun; (0, 1) otherwise
     profile = get_profile(args.profile)
     train, test = experiment.load_profile_data(args.dataset, profile, args.seed)
     result = experiment.train_and_evaluate(
@@ -70,10 +73,12 @@ def _train(args: argparse.Namespace) -> dict:
             "steps": result.history[-1]["step"], "final_loss": round(result.history[-1]["loss"], 4),
             "knn_accuracy": round(result.knn, 4), "train_seconds": round(result.train_seconds, 1),
             "images_per_s": round(result.images_per_s)}
+    if rank != 0:
+        return {}
     if args.baselines:
         line["knn_random_weights"] = round(experiment.knn_of(experiment.make_backbone(profile), train, test), 4)
         line["knn_raw_pixels"] = round(experiment.raw_pixel_knn(train, test), 4)
-    if args.out:  # record how to rebuild the run, so `evaluate` needs only the file
+    if args.out and rank == 0:  # record how to rebuild the run, so `evaluate` needs only the file
         from .train import load_checkpoint, save_checkpoint
 
         state = load_checkpoint(args.out)
@@ -93,7 +98,7 @@ def _evaluate(args: argparse.Namespace) -> dict:
         raise CheckpointError(f"{args.checkpoint} has no run description; it was not written by `train --out`")
     profile = get_profile(run["profile"])
     train, test = experiment.load_profile_data(run["dataset"], profile, run["seed"])
-    method = build_method(run["method"], experiment.make_backbone(profile, train.images.shape[1]),
+    method = build_method(run["method"], partial(experiment.make_backbone, profile),
                           train.num_classes, head_hidden_dim=profile.head_hidden_dim,
                           temperature=profile.temperature)
     method.load_state_dict(state["model"])
@@ -105,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "train":
-            print(json.dumps(_train(args)))
+            line = _train(args)
+            if line:  # other ranks than 0 return nothing under torchrun: one line per run
+                print(json.dumps(line))
         elif args.command == "evaluate":
             print(json.dumps(_evaluate(args)))
         elif args.command == "download":

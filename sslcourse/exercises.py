@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import torch
 
+from . import losses
 from .losses import nt_xent
 
 
@@ -32,21 +33,24 @@ def check_nt_xent_uniform(value: float, batch_size: int = 8) -> bool:
     )
 
 
+def _compare_with_reference(fn: Callable[..., object], inputs: tuple, want: float, tol: float, hint: str) -> bool:
+    """Call the learner's ``fn(*inputs)`` and compare its value with ``want``; never raise."""
+    try:
+        got = float(fn(*inputs))  # type: ignore[arg-type]
+    except Exception as err:  # the learner's code may fail in any way; report it
+        return _verdict(False, "", f"Your function raised {type(err).__name__}: {err}")
+    return _verdict(abs(got - want) < tol, f"Your value ({got:.5f}) matches the library's.",
+                    f"You got {got:.5f}, the library gives {want:.5f}. {hint}")
+
+
 def check_nt_xent_implementation(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> bool:
     """Ch. 0/5 exercise: compare a learner's NT-Xent with the package's on random inputs."""
     gen = torch.Generator().manual_seed(0)
     z1, z2 = torch.randn(16, 8, generator=gen), torch.randn(16, 8, generator=gen)
-    try:
-        got = float(fn(z1, z2, 0.5))
-    except Exception as err:  # the learner's code may fail in any way; report it
-        return _verdict(False, "", f"Your function raised {type(err).__name__}: {err}")
-    want = float(nt_xent(z1, z2, 0.5))
-    return _verdict(
-        abs(got - want) < 1e-4,
-        f"Your loss ({got:.5f}) matches sslcourse.losses.nt_xent.",
-        f"Your loss is {got:.5f}, the reference gives {want:.5f}. Did you L2-normalise, divide by the "
-        "temperature, exclude each sample's similarity with itself and average over all 2N anchors?",
-    )
+    return _compare_with_reference(
+        fn, (z1, z2, 0.5), float(nt_xent(z1, z2, 0.5)), 1e-4,
+        "Did you L2-normalise, divide by the temperature, exclude each sample's similarity with itself "
+        "and average over all 2N anchors?")
 
 
 def check_chance_accuracy(value: float, num_classes: int = 8) -> bool:
@@ -89,13 +93,7 @@ def check_linear_cka(fn: Callable[[torch.Tensor, torch.Tensor], float]) -> bool:
     x = torch.randn(100, 12, generator=gen, dtype=torch.float64) + 3.0  # uncentred on purpose
     y = x[:, :6] @ torch.randn(6, 8, generator=gen, dtype=torch.float64) + torch.randn(100, 8, generator=gen,
                                                                                       dtype=torch.float64)
-    try:
-        got = float(fn(x, y))
-    except Exception as err:  # the learner's code may fail in any way; report it
-        return _verdict(False, "", f"Your function raised {type(err).__name__}: {err}")
-    want = linear_cka(x, y)
-    return _verdict(abs(got - want) < 1e-6, f"{got:.6f} matches the library.",
-                    f"You got {got:.6f}, expected {want:.6f}. Did you centre each column first?")
+    return _compare_with_reference(fn, (x, y), linear_cka(x, y), 1e-6, "Did you centre each column first?")
 
 
 def check_linear_invariant_measures(names: set[str]) -> bool:
@@ -110,3 +108,57 @@ def check_linear_invariant_measures(names: set[str]) -> bool:
         f"Look again at: {', '.join(wrong)}. A measure that depends only on the span of X's columns "
         "cannot see an invertible linear map.",
     )
+
+
+def check_triplet(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, float], torch.Tensor]) -> bool:
+    """Ch. 5 exercise: a learner's triplet loss (Euclidean, hinge, mean over triplets)."""
+    gen = torch.Generator().manual_seed(1)
+    a, p, n = (torch.randn(32, 4, generator=gen) for _ in range(3))
+    return _compare_with_reference(
+        fn, (a, p, n, 1.0), float(losses.triplet(a, p, n, 1.0)), 1e-5,
+        "Use squared Euclidean distances, max(0, d(a,p) - d(a,n) + margin), and the mean over triplets.")
+
+
+def check_info_nce(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, float], torch.Tensor]) -> bool:
+    """Ch. 5 exercise: a learner's InfoNCE with a shared set of negatives (MoCo's form)."""
+    gen = torch.Generator().manual_seed(2)
+    q, k, neg = torch.randn(16, 8, generator=gen), torch.randn(16, 8, generator=gen), torch.randn(64, 8, generator=gen)
+    return _compare_with_reference(
+        fn, (q, k, neg, 0.2), float(losses.info_nce(q, k, neg, 0.2)), 1e-4,
+        "Normalise all vectors; the logits are [q.k+, q.k-_1..M] / tau and the positive is class 0.")
+
+
+def check_supcon(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> bool:
+    """Ch. 5 exercise: a learner's SupCon loss (sum over positives outside the log)."""
+    gen = torch.Generator().manual_seed(3)
+    z, labels = torch.randn(24, 8, generator=gen), torch.randint(0, 4, (24,), generator=gen)
+    return _compare_with_reference(
+        fn, (z, labels, 0.1), float(losses.supcon(z, labels, 0.1)), 1e-4,
+        "Exclude the anchor from both the positives and the denominator, and average the log-probabilities "
+        "over each anchor's positives before averaging over anchors.")
+
+
+def check_enqueue(fn: Callable[[torch.Tensor, int, torch.Tensor], tuple[torch.Tensor, int]]) -> bool:
+    """Ch. 5 exercise: a learner's FIFO queue update ``fn(queue, ptr, keys) -> (queue, ptr)``."""
+    queue, ptr = torch.zeros(5, 1), 0
+    try:
+        for step in range(3):  # 2 keys per step into 5 slots: the third step wraps around
+            queue, ptr = fn(queue.clone(), ptr, torch.full((2, 1), float(step + 1)))
+    except Exception as err:  # the learner's code may fail in any way; report it
+        return _verdict(False, "", f"Your function raised {type(err).__name__}: {err}")
+    want = torch.tensor([[3.0], [1.0], [2.0], [2.0], [3.0]])  # the 3s wrap around over the oldest 1
+    ok = torch.equal(queue, want) and int(ptr) == 1
+    return _verdict(ok, "The oldest keys are overwritten first and the pointer wraps around.",
+                    f"After three steps of two keys (1s, 2s, 3s) into 5 slots we expect {want.flatten().tolist()} "
+                    f"and pointer 1; you have {queue.flatten().tolist()} and pointer {int(ptr)}. "
+                    "Write at (ptr + i) % size and advance ptr by the number of keys.")
+
+
+def check_infonce_bound(value: float, num_negatives: int = 4096, loss: float = 6.0) -> bool:
+    """Ch. 5 exercise: the mutual-information lower bound a given InfoNCE loss certifies."""
+    want = math.log(num_negatives + 1) - loss
+    return _verdict(abs(float(value) - want) < 1e-3,
+                    f"log({num_negatives} + 1) - {loss} = {want:.3f} nats: the bound can never exceed "
+                    f"log({num_negatives + 1}) = {math.log(num_negatives + 1):.2f} nats.",
+                    "Each query chooses among the positive and the negatives: how many candidates is that, "
+                    "and what is the loss of a uniform guess among them?")

@@ -5,14 +5,17 @@ profile says, then measure kNN accuracy of its frozen features against two basel
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 
 from . import augment
 from .backbones import build_backbone
 from .data import DeviceLoader, ImageSet, MultiViewLoader, load_dataset
+from .distributed import prepare_for_distributed, rank_and_world_size
 from .evaluate import extract_features, knn_accuracy, raw_pixels
 from .methods import Method, build_method
 from .profiles import Profile, get_profile
@@ -63,32 +66,99 @@ def views_for(method_name: str, dataset: str, size: int) -> list[augment.ViewRec
     """Return the view recipes the course uses for ``method_name`` on ``dataset``.
 
     Supervised training gets one mild view (crop and flip); SSL methods get the shapes
-    recipe on the shapes dataset and SimCLR's recipe elsewhere."""
+    recipe on the shapes dataset and SimCLR's recipe elsewhere. CMC gets one view without
+    colour changes (it jitters each channel group itself; see ``methods.build_method``)."""
     if method_name == "supervised":
         return [augment.ViewRecipe(size=size, crop_scale=(0.5, 1.0), jitter_p=0.0, gray_p=0.0, blur_p=0.0)]
-    return augment.shapes_views(size) if dataset == "shapes" else augment.simclr_views(size)
+    recipes = augment.shapes_views(size) if dataset == "shapes" else augment.simclr_views(size)
+    if method_name == "cmc":  # one view, cropped and flipped: CMC jitters colour per channel group
+        return [dataclasses.replace(recipes[0], jitter_p=0.0, gray_p=0.0)]
+    return recipes
 
 
 def train_and_evaluate(method_name: str = "simclr", dataset: str = "shapes", profile: Profile | str | None = None,
                        seed: int = 0, steps: int | None = None, progress: bool = True,
                        data: tuple[ImageSet, ImageSet] | None = None,
-                       checkpoint_path: str | None = None) -> RunResult:
+                       checkpoint_path: str | None = None, method: Method | None = None,
+                       batch_size: int | None = None) -> RunResult:
     """Train ``method_name`` on ``dataset`` with the profile's sizes; return the kNN result.
 
-    ``data`` skips loading when the caller already has (train, test); ``steps`` overrides
-    the profile's number of steps.
+    ``data`` skips loading when the caller already has (train, test); ``steps`` and
+    ``batch_size`` override the profile's; ``method`` trains that instance (e.g. SimCLR with
+    another temperature) instead of ``build_method(method_name)``, with ``method_name``'s views.
     """
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
     seed_everything(seed)
     train, test = data or load_profile_data(dataset, profile, seed)
     device = default_device()
-    loader = MultiViewLoader(DeviceLoader(train, profile.batch_size, device=device, seed=seed),
+    batch_size = batch_size or profile.batch_size
+    rank, world_size = rank_and_world_size()  # under torchrun each rank takes 1/world of the batch
+    loader = MultiViewLoader(DeviceLoader(train, batch_size // world_size, device=device, seed=seed, rank=rank,
+                                          world_size=world_size),
                              views_for(method_name, dataset, train.image_size))
-    method = build_method(method_name, make_backbone(profile, train.images.shape[1]), train.num_classes,
-                          head_hidden_dim=profile.head_hidden_dim, temperature=profile.temperature)
+    method = method or build_method(method_name, partial(make_backbone, profile), train.num_classes,
+                                    head_hidden_dim=profile.head_hidden_dim, temperature=profile.temperature)
+    method = prepare_for_distributed(method.to(device))
     t0 = time.perf_counter()
     history = fit(method, loader, steps or profile.steps, lr=profile.lr, device=device,
                   compile=profile.compile, progress=progress, checkpoint_path=checkpoint_path)
     seconds = time.perf_counter() - t0
-    n_images = history[-1]["step"] * profile.batch_size
+    n_images = history[-1]["step"] * batch_size
     return RunResult(method, history, knn_of(method, train, test, device), seconds, n_images / seconds)
+
+
+def contrastive_sweeps(profile: Profile, data: tuple[ImageSet, ImageSet], steps: int, batch_size: int,
+                       temperatures: list[float], batch_sizes: list[int], queue_sizes: list[int],
+                       queue_batch_size: int, queue_steps: int | None = None) -> dict[str, dict]:
+    """Chapter 5's ablations: kNN accuracy of SimCLR against its temperature and batch size,
+    and of MoCo v2 against its queue length at a fixed small batch.
+
+    SimCLR runs use ``batch_size`` (temperature sweep) or the profile's temperature (batch
+    sweep), ``steps`` steps each; the run with the profile's temperature and ``batch_size``
+    is shared by both sweeps. MoCo runs use ``queue_batch_size`` and ``queue_steps``
+    (default ``steps``). Returns {"temperature": {tau: acc}, "batch_size": {b: acc},
+    "queue": {k: acc}}.
+    """
+    from .methods import MoCo, SimCLR
+
+    done: dict[tuple[float, int], float] = {}
+
+    def simclr(temperature: float, batch: int) -> float:
+        if (temperature, batch) not in done:
+            seed_everything(0)
+            method = SimCLR(make_backbone(profile), hidden_dim=profile.head_hidden_dim, temperature=temperature)
+            done[temperature, batch] = train_and_evaluate("simclr", "shapes", profile, data=data, steps=steps,
+                                                          batch_size=batch, method=method, progress=False).knn
+        return done[temperature, batch]
+
+    def moco(queue_size: int) -> float:
+        seed_everything(0)  # MoCo with the settings of build_method, only the queue length varies
+        method = MoCo(make_backbone(profile), hidden_dim=profile.head_hidden_dim, temperature=0.1,
+                      queue_size=queue_size, symmetric=True)
+        return train_and_evaluate("moco", "shapes", profile, data=data, steps=queue_steps or steps,
+                                  batch_size=queue_batch_size, method=method, progress=False).knn
+
+    return {"temperature": {t: simclr(t, batch_size) for t in temperatures},
+            "batch_size": {b: simclr(profile.temperature, b) for b in batch_sizes},
+            "queue": {k: moco(k) for k in queue_sizes}}
+
+
+def probe_before_and_after_head(method: Method, train: ImageSet, test: ImageSet,
+                                factors: tuple[str, ...] = ("color", "bg_color")) -> dict[str, dict[str, float]]:
+    """Linear-probe accuracy of the backbone output h and of the projection z = head(h) of a
+    method with a ``projection_head`` (SimCLR, MoCo, SupCon), on the class and on generating
+    ``factors`` of the shapes (Course: ch. 5 §why evaluate h).
+
+    Returns {"h": {"class": acc, factor: acc, ...}, "z": {...}}."""
+    from .evaluate import linear_probe
+
+    def projection(x: torch.Tensor) -> torch.Tensor:
+        return method.projection_head(method.backbone(x))
+
+    targets = {"class": (train.labels, test.labels)} | {f: (train.factors[f], test.factors[f]) for f in factors}
+    result = {}
+    for name, encoder in [("h", method), ("z", projection)]:
+        f_train, f_test = extract_features(encoder, train), extract_features(encoder, test)
+        result[name] = {t: linear_probe(f_train, y_train, f_test, y_test).accuracy
+                        for t, (y_train, y_test) in targets.items()}
+    return result

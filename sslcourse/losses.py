@@ -50,6 +50,37 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.5) -> Tensor:
     return F.cross_entropy(logits, positives)
 
 
+def hard_negative_nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.5, beta: float = 1.0) -> Tensor:
+    r"""Return NT-Xent with negatives re-weighted towards hard ones (Robinson, Chuang, Sra &
+    Jegelka 2021, "Contrastive learning with hard negative samples", eq. 5 without debiasing).
+
+    Each anchor's 2N - 2 negatives get importance weights :math:`w_{ik} \propto \exp(\beta s_{ik})`
+    normalised to mean 1, so negatives close to the anchor count more:
+
+    .. math::
+        \mathcal{L} = \frac{1}{2N}\sum_i -\log \frac{e^{s_{i,p(i)}}}
+        {e^{s_{i,p(i)}} + (2N-2)\,\frac{\sum_{k} w_{ik} e^{s_{ik}}}{\sum_k w_{ik}}},
+        \qquad s_{ik} = z_i^\top z_k / \tau
+
+    with k over the negatives of i. ``beta = 0`` gives ``nt_xent`` exactly.
+
+    Course: ch. 5 §hard negatives. Shapes: z1, z2 (N, D); returns a scalar.
+    """
+    n = z1.shape[0]
+    dtype = torch.promote_types(z1.dtype, torch.float32)
+    z = F.normalize(torch.cat([z1, z2]).to(dtype), dim=1)
+    logits = z @ z.T / temperature  # (2N, 2N)
+    positives = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    rows = torch.arange(2 * n, device=z.device)
+    pos = logits[rows, positives]  # (2N,)
+    negative = ~torch.eye(2 * n, dtype=torch.bool, device=z.device)
+    negative[rows, positives] = False
+    neg_logits = logits[negative].view(2 * n, 2 * n - 2)
+    log_w = (beta * neg_logits).log_softmax(dim=1)  # weights summing to 1 = mean 1 times 1/(2N-2)
+    log_neg = torch.log(torch.tensor(2.0 * n - 2, dtype=dtype)) + (log_w + neg_logits).logsumexp(dim=1)
+    return (torch.logaddexp(pos, log_neg) - pos).mean()
+
+
 def margin_contrastive(z1: Tensor, z2: Tensor, same: Tensor, margin: float = 1.0) -> Tensor:
     r"""Return the margin (pairwise) contrastive loss of Hadsell, Chopra & LeCun (2006).
 

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from .data import Batch
+from .distributed import average_gradients, rank_and_world_size
 from .methods.base import Method
 from .schedules import warmup_cosine
 
@@ -115,8 +116,11 @@ def _batches(loader: Iterable[Batch]) -> Iterator[tuple[int, Batch]]:
 
 
 def _to_device(batch: Batch, device: torch.device) -> Batch:
-    fmt = torch.channels_last if device.type == "cuda" else torch.contiguous_format
-    views = [v.to(device, non_blocking=True).contiguous(memory_format=fmt) for v in batch.views]
+    def moved(v: Tensor) -> Tensor:  # channels_last exists for images (4-D) only, not sequences
+        fmt = torch.channels_last if v.ndim == 4 else torch.contiguous_format
+        return v.to(device, non_blocking=True).contiguous(memory_format=fmt)
+
+    views = [moved(v) for v in batch.views]
     return Batch(views=views, labels=batch.labels.to(device, non_blocking=True))
 
 
@@ -145,8 +149,8 @@ def fit(
         steps: total optimizer steps (the schedule's length).
         lr, weight_decay, optimizer: see ``make_optimizer``; lr follows ``warmup_cosine``.
         warmup_steps: linear warm-up length (default 5% of ``steps``).
-        device: default ``default_device()``. On CUDA the step runs under bf16 autocast
-            with channels_last images.
+        device: default ``default_device()``. Images and weights are channels_last; on CUDA
+            the step runs under bf16 autocast.
         compile: wrap ``training_step`` in ``torch.compile``.
         checkpoint_path: if given, resume from it when it exists, and save to it (atomically)
             every ``checkpoint_every`` steps (0: only at the end).
@@ -164,9 +168,9 @@ def fit(
         CheckpointError: ``checkpoint_path`` exists but cannot be read.
     """
     device = torch.device(device) if device is not None else default_device()
-    method.to(device)
-    if device.type == "cuda":
-        method.to(memory_format=torch.channels_last)
+    # channels_last (NHWC) on every device: cuDNN's and oneDNN's fast convolution kernels use it
+    # (measured on 2 CPU cores: the ci SimCLR step 1.3-1.5x faster).
+    method.to(device).to(memory_format=torch.channels_last)
     opt = make_optimizer(method, optimizer, lr, weight_decay)
     warmup = max(1, steps // 20) if warmup_steps is None else warmup_steps
     start, history = 0, []
@@ -180,7 +184,7 @@ def fit(
                 else contextlib.nullcontext())
 
     def checkpoint(step: int) -> None:
-        if checkpoint_path is not None:
+        if checkpoint_path is not None and rank_and_world_size()[0] == 0:  # one writer under DDP
             save_checkpoint(checkpoint_path, {"model": method.state_dict(), "optimizer": opt.state_dict(),
                                               "step": step, "history": history})
 
@@ -188,7 +192,8 @@ def fit(
     window: list[dict[str, Tensor]] = []
     t0 = time.perf_counter()
     t_log, images_since_log = t0, 0
-    bar = tqdm(total=steps, initial=start, disable=not progress, dynamic_ncols=True, mininterval=1.0)
+    rank, _ = rank_and_world_size()
+    bar = tqdm(total=steps, initial=start, disable=not progress or rank != 0, dynamic_ncols=True, mininterval=1.0)
     data = _batches(loader)
     for step in range(start, steps):
         epoch, batch = next(data)
@@ -199,6 +204,7 @@ def fit(
             out = step_fn(batch)
         opt.zero_grad(set_to_none=True)
         out["loss"].backward()
+        average_gradients(method)  # no-op in one process; DDP's gradient averaging under torchrun
         opt.step()
         method.on_after_step(step, steps)
         window.append({k: v.detach() for k, v in out.items()})

@@ -99,3 +99,19 @@ def test_cpc_matches_loop():
             scores = torch.stack([z[j, k] @ w[k] @ c[i] for j in range(4)])
             total -= torch.log_softmax(scores, 0)[i]
     assert losses.cpc_info_nce(c, z, w).item() == pytest.approx(total.item() / 8, abs=1e-9)
+
+
+def test_hard_negative_nt_xent_matches_loop_and_reduces_to_nt_xent():
+    z1, z2, t, beta = rand(5, 4), rand(5, 4, seed=1), 0.5, 1.5
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    n2, total = 10, 0.0
+    for i in range(n2):
+        p = (i + 5) % n2
+        negs = [k for k in range(n2) if k not in (i, p)]
+        s = {k: float(z[i] @ z[k]) / t for k in range(n2)}
+        w = [math.exp(beta * s[k]) for k in negs]
+        weighted = (n2 - 2) * sum(wk * math.exp(s[k]) for wk, k in zip(w, negs, strict=False)) / sum(w)
+        total += -math.log(math.exp(s[p]) / (math.exp(s[p]) + weighted))
+    assert losses.hard_negative_nt_xent(z1, z2, t, beta).item() == pytest.approx(total / n2, abs=1e-8)
+    assert losses.hard_negative_nt_xent(z1, z2, t, 0.0).item() == pytest.approx(losses.nt_xent(z1, z2, t).item(),
+                                                                                 abs=1e-10)

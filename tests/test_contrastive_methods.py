@@ -78,3 +78,42 @@ def test_cmc_splits_luma_and_chroma_and_learns():
     history = fit(cmc, loader, 60, log_every=10, progress=False)
     assert history[-1]["loss"] < history[0]["loss"]
     assert cmc.encode(torch.rand(3, 3, 12, 12)).shape == (3, 32)
+
+
+def test_every_registered_method_builds_and_steps_on_its_views():
+    import pytest
+
+    from sslcourse.experiment import views_for
+    from sslcourse.methods import METHODS, build_method
+
+    data = make_shapes(16, 12, captions=False)
+    x = data.images.float() / 255
+    for name in METHODS:
+        torch.manual_seed(0)
+        method = build_method(name, lambda c: ConvNet(width=4, depth=2, in_channels=c), 8, head_hidden_dim=16)
+        out = method.training_step(Batch(views=[t(x) for t in views_for(name, "shapes", 12)], labels=data.labels))
+        out["loss"].backward()
+        assert torch.isfinite(out["loss"]), name
+        method.on_after_step(0, 1)
+        assert method.encode(x).ndim == 2
+    with pytest.raises(ValueError, match="simclr"):
+        build_method("byol", lambda c: ConvNet(width=4, depth=2, in_channels=c))
+
+
+def test_symmetric_moco_averages_both_directions():
+    from sslcourse.losses import info_nce
+
+    moco = small_moco()
+    moco.symmetric = True
+    x1, x2 = torch.rand(8, 3, 8, 8), torch.rand(8, 3, 8, 8)
+    moco.eval()  # deterministic keys: batch norm uses running statistics
+    out = moco.training_step(Batch(views=[x1, x2], labels=torch.zeros(8)))
+
+    def q(x):
+        return moco.projection_head(moco.backbone(x))
+
+    def k(x):
+        return moco.key_head(moco.key_backbone(x))
+
+    want = 0.5 * (info_nce(q(x1), k(x2), moco.queue, 0.2) + info_nce(q(x2), k(x1), moco.queue, 0.2))
+    assert torch.allclose(out["loss"], want, atol=1e-6)

@@ -64,3 +64,65 @@ def test_linear_cka_check_right_and_wrong():
 def test_linear_invariant_measures_right_and_wrong():
     assert exercises.check_linear_invariant_measures({"mean CCA", "R2 CCA", "R2 LR"})
     assert not exercises.check_linear_invariant_measures({"linear CKA", "mean CCA"})
+
+
+def test_triplet_check_right_and_wrong():
+    def right(a, p, n, m):
+        return ((a - p).square().sum(1) - (a - n).square().sum(1) + m).clamp(min=0).mean()
+
+    def unsquared(a, p, n, m):
+        return ((a - p).norm(dim=1) - (a - n).norm(dim=1) + m).clamp(min=0).mean()
+
+    assert exercises.check_triplet(right)
+    assert not exercises.check_triplet(unsquared)
+
+
+def test_info_nce_check_right_and_wrong():
+    def right(q, k, neg, t):
+        q, k, neg = F.normalize(q, dim=1), F.normalize(k, dim=1), F.normalize(neg, dim=1)
+        logits = torch.cat([(q * k).sum(1, keepdim=True), q @ neg.T], dim=1) / t
+        return F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long))
+
+    def no_temperature(q, k, neg, t):
+        return right(q, k, neg, 1.0)
+
+    assert exercises.check_info_nce(right)
+    assert not exercises.check_info_nce(no_temperature)
+
+
+def test_supcon_check_right_and_wrong():
+    def right(z, labels, t):
+        z = F.normalize(z, dim=1)
+        eye = torch.eye(len(z), dtype=torch.bool)
+        log_prob = (z @ z.T / t).masked_fill(eye, float("-inf")).log_softmax(1).masked_fill(eye, 0)
+        pos = (labels[:, None] == labels[None]) & ~eye
+        return (-(log_prob * pos).sum(1) / pos.sum(1)).mean()
+
+    def self_as_positive(z, labels, t):
+        z = F.normalize(z, dim=1)
+        log_prob = (z @ z.T / t).log_softmax(1)
+        pos = labels[:, None] == labels[None]
+        return (-(log_prob * pos).sum(1) / pos.sum(1)).mean()
+
+    assert exercises.check_supcon(right)
+    assert not exercises.check_supcon(self_as_positive)
+
+
+def test_enqueue_check_right_and_wrong():
+    def right(queue, ptr, keys):
+        idx = (ptr + torch.arange(len(keys))) % len(queue)
+        queue[idx] = keys
+        return queue, (ptr + len(keys)) % len(queue)
+
+    def no_wrap(queue, ptr, keys):
+        end = min(ptr + len(keys), len(queue))
+        queue[ptr:end] = keys[: end - ptr]
+        return queue, end
+
+    assert exercises.check_enqueue(right)
+    assert not exercises.check_enqueue(no_wrap)
+
+
+def test_infonce_bound_right_and_wrong():
+    assert exercises.check_infonce_bound(math.log(4097) - 6.0)
+    assert not exercises.check_infonce_bound(math.log(4096) + 6.0)

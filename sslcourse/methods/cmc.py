@@ -9,6 +9,8 @@ for evaluation concatenates both encoders' features, as in the paper.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -42,8 +44,12 @@ class LumaChromaEncoder(nn.Module):
 
 
 class CMC(Method):
-    """CMC between luminance and chrominance encoders. Uses ``batch.views[0]`` only; give it
-    views without random greyscale (a grey image has no chrominance to contrast).
+    """CMC between luminance and chrominance encoders: the luminance of ``batch.views[0]``
+    against the chrominance of ``batch.views[-1]``. With one view this is the paper's pure
+    cross-channel task; with two augmented views (the course's default) the two channel
+    groups also come from different crops, so what they share is the object, not its
+    position in the frame (which a single view lets the encoders match on). Give it views
+    without random greyscale (a grey image has no chrominance to contrast).
 
     Args:
         luma_backbone: encoder of 1-channel images; chroma_backbone: encoder of 2-channel images.
@@ -52,14 +58,19 @@ class CMC(Method):
     """
 
     def __init__(self, luma_backbone: nn.Module, chroma_backbone: nn.Module, hidden_dim: int = 512,
-                 projection_dim: int = 128, temperature: float = 0.07) -> None:
+                 projection_dim: int = 128, temperature: float = 0.07,
+                 colour_jitter: Callable[[Tensor], Tensor] | None = None) -> None:
         super().__init__(LumaChromaEncoder(luma_backbone, chroma_backbone))
         self.luma_head = mlp(luma_backbone.feature_dim, hidden_dim, projection_dim)
         self.chroma_head = mlp(chroma_backbone.feature_dim, hidden_dim, projection_dim)
-        self.temperature = temperature
+        self.temperature, self.colour_jitter = temperature, colour_jitter
 
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
-        y, c = luma_chroma(batch.views[0])
+        luma_view, chroma_view = batch.views[0], batch.views[-1]
+        if self.colour_jitter is not None:
+            luma_view, chroma_view = self.colour_jitter(luma_view), self.colour_jitter(chroma_view)
+        y, _ = luma_chroma(luma_view)
+        _, c = luma_chroma(chroma_view)
         z_luma = self.luma_head(self.backbone.luma(y))
         z_chroma = self.chroma_head(self.backbone.chroma(c))
         return {"loss": clip_loss(z_luma, z_chroma, self.temperature), "z_std": embedding_std(z_luma)}

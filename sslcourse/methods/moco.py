@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from ..analysis import embedding_std
 from ..data import Batch
+from ..distributed import is_distributed
 from ..heads import mlp
 from ..losses import info_nce
 from .base import Method
@@ -38,15 +39,20 @@ class MoCo(Method):
         queue_size: number of negative keys (65,536 on ImageNet; 4,096 is common on CIFAR).
         momentum: EMA rate of the key encoder (0.999 on ImageNet; 0.99 on CIFAR-scale runs).
         bn_splits: chunks for the key encoder's BatchNorm (see the module docstring).
+        symmetric: also use view 2 as query against view 1's key and average the two losses
+            (the ``symmetric`` option of the official MoCo CIFAR-10 demo): twice the learning
+            signal per batch, which short runs need; the paper's loss is the asymmetric one.
     """
 
     def __init__(self, backbone: nn.Module, hidden_dim: int = 2048, projection_dim: int = 128,
-                 temperature: float = 0.2, queue_size: int = 4096, momentum: float = 0.99, bn_splits: int = 4) -> None:
+                 temperature: float = 0.2, queue_size: int = 4096, momentum: float = 0.99, bn_splits: int = 4,
+                 symmetric: bool = False) -> None:
         super().__init__(backbone)
         self.projection_head = mlp(backbone.feature_dim, hidden_dim, projection_dim, batch_norm=False)
         self.key_backbone = copy.deepcopy(backbone).requires_grad_(False)
         self.key_head = copy.deepcopy(self.projection_head).requires_grad_(False)
         self.temperature, self.momentum, self.bn_splits = temperature, momentum, bn_splits
+        self.symmetric = symmetric
         self.register_buffer("queue", F.normalize(torch.randn(queue_size, projection_dim), dim=1))
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
         self._pending_keys: Tensor | None = None
@@ -60,11 +66,19 @@ class MoCo(Method):
         return F.normalize(keys.float(), dim=1)
 
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
-        q = self.projection_head(self.backbone(batch.views[0]))
-        k = self._keys(batch.views[1])
-        loss = info_nce(q, k, self.queue.clone(), self.temperature)
-        self._pending_keys = k
-        return {"loss": loss, "z_std": embedding_std(q)}
+        if is_distributed():
+            raise RuntimeError("MoCo here is single-device: across GPUs its keys would need the paper's "
+                               "shuffling between ranks (see the 'Scaling up' page); run it without torchrun")
+        x1, x2 = batch.views[0], batch.views[1]
+        q1 = self.projection_head(self.backbone(x1))
+        k2 = self._keys(x2)
+        negatives = self.queue.clone()
+        loss = info_nce(q1, k2, negatives, self.temperature)
+        if self.symmetric:  # each view is once the query and once the key
+            q2 = self.projection_head(self.backbone(x2))
+            loss = 0.5 * (loss + info_nce(q2, self._keys(x1), negatives, self.temperature))
+        self._pending_keys = k2
+        return {"loss": loss, "z_std": embedding_std(q1)}
 
     @torch.no_grad()
     def enqueue(self, keys: Tensor) -> None:
