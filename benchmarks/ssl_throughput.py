@@ -1,0 +1,143 @@
+"""Training-step throughput of sslcourse against the lightly pipeline, same backbone, same run.
+
+    python benchmarks/ssl_throughput.py --backbone resnet18 --out benchmarks/results/ssl_throughput_cpu.json
+
+For each method, both pipelines train the same backbone (ResNet-18 with the CIFAR stem by
+default) on 32 px shapes images, batch 512, two views, augmentations included, with the same
+optimizer (AdamW) and precision (bf16 autocast on CUDA):
+
+- sslcourse: uint8 dataset resident on the device, batched per-sample augmentations on the
+  device (``augment.simclr_views``), ``train.fit``.
+- lightly (the peer baseline): its ``SimCLRTransform`` on PIL images in a torchvision
+  ``DataLoader`` with ``--workers`` worker processes, its projection head and loss, a plain
+  PyTorch loop.
+
+Reports images/second (steady state, after ``--warmup`` steps), time per epoch of 50,000
+images, peak memory (CUDA allocator on GPU; on CPU the process's max RSS so far, so lightly's
+figure includes ours) and the ratio.
+Requires ``pip install lightly`` (the ``bench`` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import time
+from pathlib import Path
+
+import torch
+from _record import write_record
+from torch import nn
+
+from sslcourse import augment
+from sslcourse.backbones import build_backbone
+from sslcourse.data import DeviceLoader, ImageSet, MultiViewLoader, make_shapes
+from sslcourse.methods import SimCLR
+from sslcourse.train import default_device, fit, make_optimizer
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def make_backbone(name: str) -> nn.Module:
+    return build_backbone("resnet18") if name == "resnet18" else build_backbone("convnet", width=16)
+
+
+def sslcourse_rate(images: torch.Tensor, backbone: str, batch_size: int, steps: int, warmup: int,
+                   device: torch.device, compile: bool) -> float:
+    """Images per second of ``fit`` on SimCLR, from the steps after ``warmup``."""
+    data = ImageSet(images, torch.zeros(len(images), dtype=torch.long), ["unlabelled"])
+    loader = MultiViewLoader(DeviceLoader(data, batch_size, device=device), augment.simclr_views(images.shape[-1]))
+    method = SimCLR(make_backbone(backbone))
+    history = fit(method, loader, warmup + steps, device=device, compile=compile, log_every=1, progress=False)
+    t = [h["time_s"] for h in history]
+    return batch_size * steps / (t[-1] - t[warmup - 1])
+
+
+class PILImages(torch.utils.data.Dataset):
+    """The uint8 images as PIL images through a transform, as torchvision datasets serve them."""
+
+    def __init__(self, images: torch.Tensor, transform: object) -> None:
+        self.images, self.transform = images.permute(0, 2, 3, 1).numpy(), transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> list[torch.Tensor]:
+        from PIL import Image
+
+        return self.transform(Image.fromarray(self.images[i]))
+
+
+def lightly_rate(images: torch.Tensor, backbone_name: str, batch_size: int, steps: int, warmup: int,
+                 device: torch.device, workers: int) -> float:
+    """Images per second of the lightly SimCLR pipeline, from the steps after ``warmup``."""
+    from lightly.loss import NTXentLoss
+    from lightly.models.modules import SimCLRProjectionHead
+    from lightly.transforms import SimCLRTransform
+
+    transform = SimCLRTransform(input_size=images.shape[-1], gaussian_blur=0.0)  # lightly's CIFAR recipe
+    loader = torch.utils.data.DataLoader(PILImages(images, transform), batch_size=batch_size, shuffle=True,
+                                         drop_last=True, num_workers=workers, persistent_workers=workers > 0,
+                                         pin_memory=device.type == "cuda")
+    backbone = make_backbone(backbone_name)
+    model = nn.Sequential(backbone, SimCLRProjectionHead(backbone.feature_dim, 2048, 128)).to(device)
+    criterion = NTXentLoss(temperature=0.5)
+    opt = make_optimizer(model, "adamw", 2e-3, 1e-4)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    done, t_start = 0, None
+    while done < warmup + steps:
+        for views in loader:
+            x0, x1 = (v.to(device, non_blocking=True) for v in views)
+            with autocast:
+                loss = criterion(model(x0), model(x1))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            done += 1
+            if done == warmup:
+                loss.item()  # wait for the device before starting the clock
+                t_start = time.perf_counter()
+            if done == warmup + steps:
+                loss.item()
+                break
+    return batch_size * steps / (time.perf_counter() - t_start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--backbone", default="resnet18", choices=["resnet18", "convnet"])
+    parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=os.cpu_count())
+    parser.add_argument("--compile", action="store_true", help="torch.compile the sslcourse step")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    device = default_device()
+    n = args.batch_size * (args.steps + args.warmup + 1)
+    images = make_shapes(n, image_size=args.image_size, seed=0, captions=False).images
+    ours = sslcourse_rate(images, args.backbone, args.batch_size, args.steps, args.warmup, device, args.compile)
+    ours_mem = peak_memory_mb(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    theirs = lightly_rate(images, args.backbone, args.batch_size, args.steps, args.warmup, device, args.workers)
+    import lightly
+
+    write_record(args.out, {
+        "method": "simclr", "backbone": args.backbone, "image_size": args.image_size, "batch_size": args.batch_size,
+        "timed_steps": args.steps, "warmup_steps": args.warmup, "lightly_workers": args.workers,
+        "lightly": lightly.__version__,
+        "sslcourse_images_per_s": ours, "lightly_images_per_s": theirs, "ratio": ours / theirs,
+        "sslcourse_epoch_s": 50_000 / ours, "lightly_epoch_s": 50_000 / theirs,
+        "sslcourse_peak_memory_mb": ours_mem, "lightly_peak_memory_mb": peak_memory_mb(device),
+    })
+
+
+if __name__ == "__main__":
+    main()
