@@ -19,6 +19,29 @@ def embedding_std(z: Tensor) -> Tensor:
 
 
 @torch.no_grad()
+def singular_values(z: Tensor) -> Tensor:
+    """Return the singular values (descending) of the embedding matrix ``z`` (N, D), float64.
+
+    The spectrum of a batch of embeddings shows dimensional collapse: a few large values
+    and a tail at zero (Course: ch. 6 §dimensional collapse; Jing et al. 2022)."""
+    return torch.linalg.svdvals(z.double())
+
+
+@torch.no_grad()
+def effective_rank(z: Tensor) -> float:
+    r"""Return the effective rank of ``z`` (N, D) (Roy & Vetterli 2007; RankMe, Garrido et al. 2023):
+
+    .. math:: \mathrm{erank}(z) = \exp\Bigl(-\sum_i p_i \log p_i\Bigr), \qquad p_i = \sigma_i / \sum_j \sigma_j
+
+    over the singular values :math:`\sigma_i`. Between 1 (every embedding on one line, e.g.
+    complete collapse to a point) and min(N, D) (a flat spectrum). Course: ch. 6 §collapse."""
+    s = singular_values(z)
+    p = s / s.sum().clamp_min(1e-300)
+    p = p[p > 0]
+    return float(torch.exp(-(p * p.log()).sum()))
+
+
+@torch.no_grad()
 def layer_features(net: torch.nn.Module, images: Tensor, layers: list[torch.nn.Module],
                    batch_size: int = 256) -> list[Tensor]:
     """Return the output of each module in ``layers`` for uint8 ``images`` (n, C, H, W), with

@@ -1,10 +1,4 @@
-"""Loss functions of the course: pure functions, one per equation, grouped by family.
-
-Each docstring gives the returned value, the equation, the course section, the paper and
-the tensor shapes. Nothing here calls ``torch.distributed``: under DDP the caller gathers
-embeddings first (``sslcourse.distributed.gather_with_grad``) and passes the global batch.
-Argument order is always (online/student/query, target/teacher/key).
-"""
+"""Contrastive losses (Course: ch. 0 and ch. 5): margins, triplets, InfoNCE and its variants."""
 
 from __future__ import annotations
 

@@ -1,0 +1,37 @@
+"""Loss functions of the course: pure functions, one per equation, grouped by family.
+
+Each docstring gives the returned value, the equation, the course section, the paper and
+the tensor shapes. Nothing here calls ``torch.distributed``: under DDP the caller gathers
+embeddings first (``sslcourse.distributed.gather_with_grad``) and passes the global batch.
+Argument order is always (online/student/query, target/teacher/key); targets are detached
+inside.
+"""
+
+from .contrastive import (
+    clip_loss,
+    cpc_info_nce,
+    hard_negative_nt_xent,
+    info_nce,
+    margin_contrastive,
+    nt_xent,
+    supcon,
+    triplet,
+)
+from .noncontrastive import (
+    barlow_twins,
+    barlow_twins_terms,
+    dino_center,
+    dino_loss,
+    negative_cosine,
+    sinkhorn_knopp,
+    vicreg,
+    vicreg_terms,
+    whiten,
+    wmse,
+)
+
+__all__ = [
+    "barlow_twins", "barlow_twins_terms", "clip_loss", "cpc_info_nce", "dino_center", "dino_loss",
+    "hard_negative_nt_xent", "info_nce", "margin_contrastive", "negative_cosine", "nt_xent", "sinkhorn_knopp",
+    "supcon", "triplet", "vicreg", "vicreg_terms", "whiten", "wmse",
+]

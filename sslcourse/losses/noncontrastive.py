@@ -1,0 +1,175 @@
+"""Non-contrastive losses (Course: ch. 6): information maximisation (Barlow Twins, VICReg,
+W-MSE), distillation (BYOL, SimSiam, DINO) and the clustering step of SwAV (Sinkhorn-Knopp).
+
+None of them uses negatives; each prevents collapse in its own way, which chapter 6 removes
+term by term.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def _float(x: Tensor) -> Tensor:
+    return x.to(torch.promote_types(x.dtype, torch.float32))  # bf16 under autocast -> fp32
+
+
+def _off_diagonal(m: Tensor) -> Tensor:
+    """The off-diagonal entries of a square matrix, as a flat vector."""
+    n = m.shape[0]
+    return m.flatten()[:-1].view(n - 1, n + 1)[:, 1:].flatten()
+
+
+def barlow_twins_terms(z1: Tensor, z2: Tensor) -> tuple[Tensor, Tensor]:
+    r"""Return Barlow Twins' two terms (Zbontar et al. 2021, eq. 1): (on-diagonal, off-diagonal).
+
+    With each embedding dimension standardised over the batch (mean 0, std 1, biased as
+    batch norm does), the cross-correlation matrix is :math:`C = \tilde z_1^\top \tilde z_2 / N`
+    and
+
+    .. math::
+        \mathcal{L}_{on} = \sum_i (1 - C_{ii})^2, \qquad \mathcal{L}_{off} = \sum_{i \ne j} C_{ij}^2.
+
+    Both are 0 when the two views' embeddings are perfectly correlated dimension by dimension
+    and the dimensions are decorrelated. Shapes: z1, z2 (N, D). Course: ch. 6 §Barlow Twins.
+    """
+    z1, z2 = _float(z1), _float(z2)
+    n = z1.shape[0]
+    z1 = (z1 - z1.mean(0)) / z1.std(0, unbiased=False).clamp_min(1e-12)
+    z2 = (z2 - z2.mean(0)) / z2.std(0, unbiased=False).clamp_min(1e-12)
+    c = z1.T @ z2 / n  # (D, D)
+    return (1 - c.diagonal()).square().sum(), _off_diagonal(c).square().sum()
+
+
+def barlow_twins(z1: Tensor, z2: Tensor, off_diagonal_weight: float = 5e-3) -> Tensor:
+    r"""Return the Barlow Twins loss :math:`\mathcal{L}_{on} + \lambda \mathcal{L}_{off}`
+    (``barlow_twins_terms``); :math:`\lambda = 5 \cdot 10^{-3}` is the paper's for 8,192 dimensions."""
+    on, off = barlow_twins_terms(z1, z2)
+    return on + off_diagonal_weight * off
+
+
+def vicreg_terms(z1: Tensor, z2: Tensor, eps: float = 1e-4) -> dict[str, Tensor]:
+    r"""Return VICReg's three terms (Bardes, Ponce & LeCun 2022, eq. 1-5) as a dict.
+
+    .. math::
+        s = \frac{1}{N}\sum_n \lVert z_{1,n} - z_{2,n}\rVert^2 / D \quad\text{(invariance: mean squared error)}
+
+        v = \tfrac12 \Bigl[\tfrac1D \sum_j \max(0, 1 - \sqrt{\mathrm{Var}(z_{1,\cdot j}) + \epsilon})
+            + (\text{same for } z_2)\Bigr] \quad\text{(variance hinge, each branch)}
+
+        c = \tfrac1D \sum_{i \ne j} \mathrm{Cov}(z_1)_{ij}^2 + \tfrac1D \sum_{i \ne j} \mathrm{Cov}(z_2)_{ij}^2
+            \quad\text{(covariance)}
+
+    with unbiased variances and covariances over the batch, as in the reference implementation.
+    Shapes: z1, z2 (N, D). Course: ch. 6 §VICReg.
+    """
+    z1, z2 = _float(z1), _float(z2)
+    n, d = z1.shape
+    invariance = F.mse_loss(z1, z2)
+    z1c, z2c = z1 - z1.mean(0), z2 - z2.mean(0)
+    std1, std2 = torch.sqrt(z1c.var(0) + eps), torch.sqrt(z2c.var(0) + eps)
+    variance = 0.5 * (F.relu(1 - std1).mean() + F.relu(1 - std2).mean())
+    cov1, cov2 = z1c.T @ z1c / (n - 1), z2c.T @ z2c / (n - 1)
+    covariance = _off_diagonal(cov1).square().sum() / d + _off_diagonal(cov2).square().sum() / d
+    return {"invariance": invariance, "variance": variance, "covariance": covariance}
+
+
+def vicreg(z1: Tensor, z2: Tensor, invariance_weight: float = 25.0, variance_weight: float = 25.0,
+           covariance_weight: float = 1.0, eps: float = 1e-4) -> Tensor:
+    """Return the VICReg loss: the weighted sum of ``vicreg_terms`` (weights 25/25/1: the paper)."""
+    t = vicreg_terms(z1, z2, eps)
+    return invariance_weight * t["invariance"] + variance_weight * t["variance"] + covariance_weight * t["covariance"]
+
+
+def whiten(z: Tensor, eps: float = 0.0) -> Tensor:
+    r"""Return the batch ``z`` (N, D) whitened by Cholesky: :math:`(z - \mu) L^{-\top}` with
+    :math:`L L^\top = \mathrm{Cov}(z) + \epsilon I` (unbiased covariance), so the output has
+    identity covariance. Needs N > D. Course: ch. 6 §W-MSE (Ermolov et al. 2021)."""
+    z = _float(z)
+    n, d = z.shape
+    if n <= d:
+        raise ValueError(f"whitening {d} dimensions needs more than {d} samples, got {n}")
+    zc = z - z.mean(0)
+    cov = zc.T @ zc / (n - 1) + eps * torch.eye(d, dtype=z.dtype, device=z.device)
+    chol = torch.linalg.cholesky(cov)
+    return torch.linalg.solve_triangular(chol, zc.T, upper=False).T
+
+
+def wmse(z1: Tensor, z2: Tensor, sub_batch: int = 128, eps: float = 0.0) -> Tensor:
+    r"""Return the W-MSE loss (Ermolov et al. 2021): whiten each view's embeddings in
+    sub-batches of ``sub_batch`` samples, then average the normalised squared distance
+    :math:`\lVert \bar w_1 - \bar w_2 \rVert^2 = 2 - 2\cos(w_1, w_2)` of the positive pairs.
+
+    The batch is split in order (shuffle before calling for random sub-batches); each
+    sub-batch must be larger than the embedding dimension. Shapes: z1, z2 (N, D)."""
+    losses = []
+    for a, b in zip(z1.split(sub_batch), z2.split(sub_batch), strict=True):
+        w1, w2 = whiten(a, eps), whiten(b, eps)
+        losses.append(2 - 2 * F.cosine_similarity(w1, w2, dim=1))
+    return torch.cat(losses).mean()
+
+
+def negative_cosine(prediction: Tensor, target: Tensor) -> Tensor:
+    r"""Return :math:`-\frac1N \sum_n \cos(p_n, \mathrm{sg}(z_n))`, the loss of SimSiam
+    (Chen & He 2021, eq. 1-2) and, up to :math:`2 + 2\,\cdot`, of BYOL (Grill et al. 2020,
+    eq. 2: :math:`\lVert \bar p - \bar z\rVert^2 = 2 - 2\cos`).
+
+    ``target`` is detached here: the stop-gradient that keeps these methods from collapsing.
+    Shapes: (N, D) each. Course: ch. 6 §BYOL and SimSiam."""
+    return -F.cosine_similarity(_float(prediction), _float(target.detach()), dim=1).mean()
+
+
+def dino_loss(student: Tensor, teacher: Tensor, center: Tensor, student_temperature: float = 0.1,
+              teacher_temperature: float = 0.04) -> Tensor:
+    r"""Return DINO's cross-entropy between teacher and student crops (Caron et al. 2021, eq. 1).
+
+    Teacher probabilities are centred and sharpened, :math:`P_t = \mathrm{softmax}((g_t - c) / \tau_t)`
+    (detached), student ones :math:`P_s = \mathrm{softmax}(g_s / \tau_s)`; the loss averages
+    :math:`-\sum_k P_t^{(k)} \log P_s^{(k)}` over the samples and over every pair of a teacher
+    crop and a *different* student crop (the first T student crops are the teacher's T global
+    crops, in the same order).
+
+    Args:
+        student: (S, N, K) logits of S student crops (global ones first).
+        teacher: (T, N, K) logits of the T global crops from the teacher.
+        center: (K,) running mean of the teacher's logits (``dino_center``).
+        student_temperature, teacher_temperature: :math:`\tau_s` = 0.1 and :math:`\tau_t`
+            = 0.04 (the paper's final teacher temperature).
+    """
+    log_p_s = F.log_softmax(_float(student) / student_temperature, dim=-1)
+    p_t = F.softmax((_float(teacher.detach()) - center) / teacher_temperature, dim=-1)
+    total, pairs = 0.0, 0
+    for t in range(p_t.shape[0]):
+        for s in range(log_p_s.shape[0]):
+            if s != t:
+                total = total + (-(p_t[t] * log_p_s[s]).sum(-1)).mean()
+                pairs += 1
+    return total / pairs
+
+
+@torch.no_grad()
+def dino_center(center: Tensor, teacher: Tensor, momentum: float = 0.9) -> Tensor:
+    """Return DINO's updated center: ``momentum * center + (1 - momentum) * mean`` of the
+    teacher logits ``teacher`` (T, N, K) over crops and samples (the paper's m = 0.9)."""
+    return momentum * center + (1 - momentum) * _float(teacher).mean(dim=(0, 1))
+
+
+@torch.no_grad()
+def sinkhorn_knopp(scores: Tensor, epsilon: float = 0.05, iterations: int = 3) -> Tensor:
+    r"""Return SwAV's soft assignments Q (B, K) of B samples to K prototypes (Caron et al. 2020,
+    eq. 3), computed from ``scores`` (B, K) = :math:`z^\top c` by Sinkhorn-Knopp.
+
+    Starting from :math:`\exp(\text{scores} / \epsilon)`, rows and columns are rescaled in turn
+    so that every prototype receives the same total mass :math:`B / K` (equipartition: no
+    collapse onto one prototype) and every sample's row sums to 1. SwAV uses 3 iterations.
+    """
+    q = _float(scores) / epsilon
+    q = torch.exp(q - q.max())  # stable: the global shift cancels in the normalisations
+    b, k = q.shape
+    q = q / q.sum()
+    for _ in range(iterations):
+        q = q / q.sum(0, keepdim=True) / k  # every prototype (column) gets mass 1/K
+        q = q / q.sum(1, keepdim=True) / b  # every sample (row) gets mass 1/B
+    return q * b  # rows sum to 1
