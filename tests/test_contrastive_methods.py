@@ -97,7 +97,7 @@ def test_every_registered_method_builds_and_steps_on_its_views():
         method.on_after_step(0, 1)
         assert method.encode(x).ndim == 2
     with pytest.raises(ValueError, match="simclr"):
-        build_method("byol", lambda c: ConvNet(width=4, depth=2, in_channels=c))
+        build_method("mae", lambda c: ConvNet(width=4, depth=2, in_channels=c))
 
 
 def test_symmetric_moco_averages_both_directions():

@@ -8,14 +8,18 @@ from functools import partial
 from torch import nn
 
 from ..augment import color_jitter
+from .barlow_twins import BarlowTwins
 from .base import Method
+from .byol import BYOL
 from .cmc import CMC
 from .moco import MoCo
 from .simclr import SimCLR
+from .simsiam import SimSiam
 from .supcon import SupCon
 from .supervised import Supervised
+from .vicreg import VICReg
 
-METHODS = ["simclr", "moco", "supcon", "cmc", "supervised"]
+METHODS = ["simclr", "moco", "supcon", "cmc", "byol", "simsiam", "vicreg", "barlow_twins", "supervised"]
 
 
 def build_method(name: str, make_backbone: Callable[[int], nn.Module], num_classes: int = 10,
@@ -38,6 +42,15 @@ def build_method(name: str, make_backbone: Callable[[int], nn.Module], num_class
         # The official MoCo CIFAR-10 demo's settings for small data: symmetric loss, tau 0.1.
         return MoCo(make_backbone(3), temperature=0.1, symmetric=True, **hidden)
     backbone = make_backbone(3)
+    width = head_hidden_dim or 2048  # the non-contrastive heads use the profile's width for every layer
+    if name == "byol":  # momentum 0.99: BYOL's value for short runs on small data
+        return BYOL(backbone, hidden_dim=width, projection_dim=min(256, width), base_momentum=0.99)
+    if name == "simsiam":
+        return SimSiam(backbone, projection_dim=width, predictor_hidden_dim=max(width // 4, 1))
+    if name == "vicreg":
+        return VICReg(backbone, hidden_dim=width, projection_dim=width)
+    if name == "barlow_twins":  # lambda ~ 1/D keeps the two terms balanced at smaller D
+        return BarlowTwins(backbone, hidden_dim=width, projection_dim=width, off_diagonal_weight=min(5e-3, 1 / width))
     kw = dict(hidden)
     if temperature is not None:
         kw["temperature"] = temperature
@@ -48,4 +61,5 @@ def build_method(name: str, make_backbone: Callable[[int], nn.Module], num_class
     return Supervised(backbone, num_classes)
 
 
-__all__ = ["CMC", "METHODS", "Method", "MoCo", "SimCLR", "SupCon", "Supervised", "build_method"]
+__all__ = ["BYOL", "CMC", "METHODS", "BarlowTwins", "Method", "MoCo", "SimCLR", "SimSiam", "SupCon", "Supervised",
+           "VICReg", "build_method"]

@@ -11,6 +11,7 @@ A method is an ``nn.Module`` holding its networks, with three calls:
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from ..data import Batch
@@ -40,3 +41,14 @@ class Method(nn.Module):
     def encode(self, x: Tensor) -> Tensor:
         """Return the representation (B, feature_dim) of images ``x`` (B, C, H, W) in [0, 1]."""
         return self.backbone(x)
+
+
+@torch.no_grad()
+def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
+    """Move ``target``'s parameters towards ``online``'s: t <- m t + (1 - m) o, and copy the
+    buffers (batch-norm statistics). The update of MoCo's key encoder and BYOL's target
+    (Course: ch. 5 §MoCo, ch. 6 §BYOL)."""
+    for pt, po in zip(target.parameters(), online.parameters(), strict=True):
+        pt.lerp_(po.detach(), 1 - momentum)
+    for bt, bo in zip(target.buffers(), online.buffers(), strict=True):
+        bt.copy_(bo)

@@ -25,7 +25,7 @@ from ..data import Batch
 from ..distributed import is_distributed
 from ..heads import mlp
 from ..losses import info_nce
-from .base import Method
+from .base import Method, ema_update
 
 
 class MoCo(Method):
@@ -91,12 +91,8 @@ class MoCo(Method):
     @torch.no_grad()
     def on_after_step(self, step: int, total_steps: int) -> None:
         """EMA update of the key encoder, then enqueue this step's keys."""
-        pairs = [(self.key_backbone, self.backbone), (self.key_head, self.projection_head)]
-        for target, online in pairs:
-            for pt, po in zip(target.parameters(), online.parameters(), strict=True):
-                pt.lerp_(po.detach(), 1 - self.momentum)
-            for bt, bo in zip(target.buffers(), online.buffers(), strict=True):
-                bt.copy_(bo)
+        ema_update(self.key_backbone, self.backbone, self.momentum)
+        ema_update(self.key_head, self.projection_head, self.momentum)
         if self._pending_keys is not None:
             self.enqueue(self._pending_keys)
             self._pending_keys = None

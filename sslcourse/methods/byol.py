@@ -1,0 +1,57 @@
+"""BYOL (Grill et al. 2020): an online network with a predictor regresses the projection of
+a slowly moving target network; no negatives.
+
+Course: ch. 6 §distillation. The target is an exponential moving average of the online
+backbone and projector, with the momentum rising from ``base_momentum`` to 1 along a cosine
+(``schedules.cosine_momentum``). Removing the predictor (``predictor=False``) is the ablation
+that collapses.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from torch import Tensor, nn
+
+from ..analysis import embedding_std
+from ..data import Batch
+from ..heads import mlp
+from ..losses import negative_cosine
+from ..schedules import cosine_momentum
+from .base import Method, ema_update
+
+
+class BYOL(Method):
+    """Online backbone + projector + predictor; EMA target backbone + projector.
+
+    Args:
+        hidden_dim, projection_dim: projector and predictor MLPs 4096 -> 256 (the paper's).
+        base_momentum: starting EMA momentum (0.996 in the paper for ImageNet; 0.99 suits
+            short runs on small data).
+        predictor: keep the predictor (False: the collapsing ablation).
+    """
+
+    def __init__(self, backbone: nn.Module, hidden_dim: int = 4096, projection_dim: int = 256,
+                 base_momentum: float = 0.996, predictor: bool = True) -> None:
+        super().__init__(backbone)
+        self.projector = mlp(backbone.feature_dim, hidden_dim, projection_dim)
+        self.predictor = mlp(projection_dim, hidden_dim, projection_dim) if predictor else nn.Identity()
+        self.target_backbone = copy.deepcopy(backbone).requires_grad_(False)
+        self.target_projector = copy.deepcopy(self.projector).requires_grad_(False)
+        self.base_momentum, self.momentum = base_momentum, base_momentum
+
+    def training_step(self, batch: Batch) -> dict[str, Tensor]:
+        x1, x2 = batch.views[0], batch.views[1]
+        p1 = self.predictor(self.projector(self.backbone(x1)))
+        p2 = self.predictor(self.projector(self.backbone(x2)))
+        t1 = self.target_projector(self.target_backbone(x1))
+        t2 = self.target_projector(self.target_backbone(x2))
+        # The paper's loss ||p/|p| - t/|t|||^2 = 2 - 2 cos, summed over the two directions.
+        loss = (2 + 2 * negative_cosine(p1, t2)) + (2 + 2 * negative_cosine(p2, t1))
+        return {"loss": loss, "z_std": embedding_std(p1)}
+
+    def on_after_step(self, step: int, total_steps: int) -> None:
+        """EMA update of the target with the cosine-scheduled momentum."""
+        self.momentum = cosine_momentum(step, total_steps, self.base_momentum)
+        ema_update(self.target_backbone, self.backbone, self.momentum)
+        ema_update(self.target_projector, self.projector, self.momentum)
