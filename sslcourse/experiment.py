@@ -16,8 +16,8 @@ from . import augment
 from .backbones import build_backbone
 from .data import DeviceLoader, ImageSet, MultiViewLoader, load_dataset
 from .distributed import prepare_for_distributed, rank_and_world_size
-from .evaluate import extract_features, knn_accuracy, raw_pixels
-from .methods import Method, build_method
+from .evaluate import extract_features, knn_accuracy, linear_probe, raw_pixels
+from .methods import Method, MoCo, SimCLR, build_method
 from .profiles import Profile, get_profile
 from .train import default_device, fit, seed_everything
 
@@ -119,8 +119,6 @@ def contrastive_sweeps(profile: Profile, data: tuple[ImageSet, ImageSet], steps:
     (default ``steps``). Returns {"temperature": {tau: acc}, "batch_size": {b: acc},
     "queue": {k: acc}}.
     """
-    from .methods import MoCo, SimCLR
-
     done: dict[tuple[float, int], float] = {}
 
     def simclr(temperature: float, batch: int) -> float:
@@ -150,8 +148,6 @@ def probe_before_and_after_head(method: Method, train: ImageSet, test: ImageSet,
     ``factors`` of the shapes (Course: ch. 5 §why evaluate h).
 
     Returns {"h": {"class": acc, factor: acc, ...}, "z": {...}}."""
-    from .evaluate import linear_probe
-
     def projection(x: torch.Tensor) -> torch.Tensor:
         return method.projection_head(method.backbone(x))
 
