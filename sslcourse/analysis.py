@@ -35,10 +35,16 @@ def effective_rank(z: Tensor) -> float:
 
     over the singular values :math:`\sigma_i`. Between 1 (every embedding on one line, e.g.
     complete collapse to a point) and min(N, D) (a flat spectrum). Course: ch. 6 §collapse."""
-    s = singular_values(z)
-    p = s / s.sum().clamp_min(1e-300)
-    p = p[p > 0]
-    return float(torch.exp(-(p * p.log()).sum()))
+    return float(effective_rank_tensor(z.double()))
+
+
+@torch.no_grad()
+def effective_rank_tensor(z: Tensor) -> Tensor:
+    """``effective_rank`` as a 0-d tensor on ``z``'s device, in ``z``'s precision (at least
+    float32), without a host synchronisation: for logging inside a training step."""
+    s = torch.linalg.svdvals(z.to(torch.promote_types(z.dtype, torch.float32)))
+    p = s / s.sum().clamp_min(torch.finfo(s.dtype).tiny)
+    return torch.exp(-torch.special.xlogy(p, p).sum())
 
 
 @torch.no_grad()

@@ -17,6 +17,7 @@ Departures from torchvision, stated so results can be compared:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -191,3 +192,13 @@ def shapes_views(size: int) -> list[ViewRecipe]:
     recipe = ViewRecipe(size=size, crop_scale=(0.4, 1.0), jitter=(0.4, 0.4, 0.4, 0.5), gray_p=0.5,
                         blur_p=0.0)
     return [recipe, recipe]
+
+
+def with_local_crops(recipes: list[ViewRecipe], n_local: int, size: int,
+                     scale: tuple[float, float] = (0.05, 0.4)) -> list[ViewRecipe]:
+    """Return ``recipes`` (the global views) followed by ``n_local`` small crops of side
+    ``size`` covering a fraction ``scale`` of the image, with the first recipe's colour
+    changes: the multi-crop of SwAV and DINO (Caron et al. 2020, 2021: 2 x 224 px global
+    crops with scale (0.4, 1) and several 96 px local ones with scale (0.05, 0.4))."""
+    local = dataclasses.replace(recipes[0], size=size, crop_scale=scale)
+    return list(recipes) + [local] * n_local

@@ -74,6 +74,17 @@ def gather_with_grad(x: Tensor) -> Tensor:
     return _GatherWithGrad.apply(x) if is_distributed() else x
 
 
+@torch.no_grad()
+def mean_across_ranks(x: Tensor) -> Tensor:
+    """Return the mean of ``x`` over ranks (``x`` itself in a single process): for running
+    statistics that must agree on every rank, such as DINO's center."""
+    if not is_distributed():
+        return x
+    x = x.clone()
+    dist.all_reduce(x)
+    return x / dist.get_world_size()
+
+
 def average_gradients(module: nn.Module) -> None:
     """Average the gradients of ``module``'s parameters across ranks (one flat all-reduce)."""
     if not is_distributed():

@@ -162,3 +162,66 @@ def check_infonce_bound(value: float, num_negatives: int = 4096, loss: float = 6
                     f"log({num_negatives + 1}) = {math.log(num_negatives + 1):.2f} nats.",
                     "Each query chooses among the positive and the negatives: how many candidates is that, "
                     "and what is the loss of a uniform guess among them?")
+
+
+def check_vicreg_covariance(fn: Callable[[torch.Tensor], torch.Tensor]) -> bool:
+    """Ch. 6 exercise: VICReg's covariance term of one branch, sum of squared off-diagonal
+    covariances (unbiased) divided by the dimension."""
+    gen = torch.Generator().manual_seed(4)
+    z = torch.randn(64, 6, generator=gen) @ torch.randn(6, 6, generator=gen)  # correlated dimensions
+    zeros = torch.zeros_like(z)
+    want = float(losses.vicreg_terms(z, zeros)["covariance"])  # the zero branch adds nothing
+    return _compare_with_reference(
+        fn, (z,), want, 1e-4,
+        "Centre each dimension, use the unbiased covariance (divide by N - 1), square only the off-diagonal "
+        "entries, sum them and divide by the dimension D.")
+
+
+def check_sinkhorn(fn: Callable[[torch.Tensor, float, int], torch.Tensor]) -> bool:
+    """Ch. 6 exercise: a learner's Sinkhorn-Knopp ``fn(scores, epsilon, iterations) -> Q`` (B, K):
+    rows sum to 1, columns to B / K, and Q agrees with the library."""
+    gen = torch.Generator().manual_seed(5)
+    scores = torch.nn.functional.normalize(torch.randn(48, 8, generator=gen), dim=1) @ \
+        torch.nn.functional.normalize(torch.randn(8, 6, generator=gen), dim=0)
+    try:
+        q = torch.as_tensor(fn(scores, 0.05, 200)).double()
+    except Exception as err:  # the learner's code may fail in any way; report it
+        return _verdict(False, "", f"Your function raised {type(err).__name__}: {err}")
+    if q.shape != scores.shape:
+        return _verdict(False, "", f"Q must have the shape of the scores {tuple(scores.shape)}, got {tuple(q.shape)}.")
+    rows, cols = q.sum(1), q.sum(0)
+    ok_rows = torch.allclose(rows, torch.ones_like(rows), atol=1e-3)
+    ok_cols = torch.allclose(cols, torch.full_like(cols, 48 / 6), atol=1e-3 * 8)
+    close = torch.allclose(q, losses.sinkhorn_knopp(scores, 0.05, 200).double(), atol=1e-3)
+    return _verdict(
+        ok_rows and ok_cols and close,
+        "Every sample spreads one unit of mass and every prototype receives B / K: the equipartition that "
+        "keeps SwAV from putting all samples in one cluster.",
+        f"Row sums range {rows.min():.3f}-{rows.max():.3f} (want 1), column sums {cols.min():.2f}-{cols.max():.2f} "
+        f"(want {48 / 6:.2f}). Start from exp(scores / epsilon) and alternate: divide each column by its sum "
+        "(times K), then each row by its sum (times B); finish with rows summing to 1.")
+
+
+def check_effective_rank(fn: Callable[[torch.Tensor], float]) -> bool:
+    """Ch. 6 exercise: a learner's effective rank (exp of the entropy of the normalised
+    singular values)."""
+    from .analysis import effective_rank
+
+    gen = torch.Generator().manual_seed(6)
+    z = torch.randn(100, 5, generator=gen) * torch.tensor([3.0, 2.0, 1.0, 0.5, 0.1])
+    return _compare_with_reference(
+        fn, (z,), effective_rank(z), 1e-3,
+        "Take the singular values of z (not of its covariance), divide by their sum to get p, and return "
+        "exp(-sum p log p).")
+
+
+def check_dino_collapse(no_centering: str, no_sharpening: str) -> bool:
+    """Ch. 6 exercise: which collapse each DINO ablation produces ("one-hot" or "uniform")."""
+    given = (no_centering.strip().lower(), no_sharpening.strip().lower())
+    return _verdict(
+        given == ("one-hot", "uniform"),
+        "Sharpening alone lets one dimension win for every image (one-hot); centering alone flattens the "
+        "teacher's output towards the uniform distribution. Together they balance.",
+        "Centering subtracts the running mean of the teacher's logits, so no dimension can win for every "
+        "image. Sharpening divides by a small temperature, which turns any lead into a one-hot vector. "
+        "What is left when one of them is removed?")

@@ -67,7 +67,8 @@ def views_for(method_name: str, dataset: str, size: int) -> list[augment.ViewRec
 
     Supervised training gets one mild view (crop and flip); SSL methods get the shapes
     recipe on the shapes dataset and SimCLR's recipe elsewhere. CMC gets one view without
-    colour changes (it jitters each channel group itself; see ``methods.build_method``)."""
+    colour changes (it jitters each channel group itself; see ``methods.build_method``);
+    DINO and SwAV get two global views (``augment.with_local_crops`` adds multi-crop)."""
     if method_name == "supervised":
         return [augment.ViewRecipe(size=size, crop_scale=(0.5, 1.0), jitter_p=0.0, gray_p=0.0, blur_p=0.0)]
     recipes = augment.shapes_views(size) if dataset == "shapes" else augment.simclr_views(size)

@@ -126,3 +126,56 @@ def test_enqueue_check_right_and_wrong():
 def test_infonce_bound_right_and_wrong():
     assert exercises.check_infonce_bound(math.log(4097) - 6.0)
     assert not exercises.check_infonce_bound(math.log(4096) + 6.0)
+
+
+def test_vicreg_covariance_check_right_and_wrong():
+    def right(z):
+        zc = z - z.mean(0)
+        cov = zc.T @ zc / (len(z) - 1)
+        return (cov.square().sum() - cov.diagonal().square().sum()) / z.shape[1]
+
+    def biased(z):
+        zc = z - z.mean(0)
+        cov = zc.T @ zc / len(z)
+        return (cov.square().sum() - cov.diagonal().square().sum()) / z.shape[1]
+
+    assert exercises.check_vicreg_covariance(right)
+    assert not exercises.check_vicreg_covariance(biased)
+
+
+def test_sinkhorn_check_right_wrong_and_misshaped():
+    def right(scores, eps, iterations):
+        q = torch.exp(scores / eps)
+        q = q / q.sum()
+        b, k = q.shape
+        for _ in range(iterations):
+            q = q / q.sum(0, keepdim=True) / k
+            q = q / q.sum(1, keepdim=True) / b
+        return q * b
+
+    def softmax_only(scores, eps, iterations):
+        return torch.softmax(scores / eps, dim=1)
+
+    assert exercises.check_sinkhorn(right)
+    assert not exercises.check_sinkhorn(softmax_only)
+    assert not exercises.check_sinkhorn(lambda s, e, i: s.T)
+
+
+def test_effective_rank_check_right_and_wrong():
+    def right(z):
+        s = torch.linalg.svdvals(z)
+        p = s / s.sum()
+        return float(torch.exp(-(p * p.log()).sum()))
+
+    def of_eigenvalues(z):
+        s = torch.linalg.svdvals(z) ** 2
+        p = s / s.sum()
+        return float(torch.exp(-(p * p.log()).sum()))
+
+    assert exercises.check_effective_rank(right)
+    assert not exercises.check_effective_rank(of_eigenvalues)
+
+
+def test_dino_collapse_check_right_and_wrong():
+    assert exercises.check_dino_collapse("one-hot", "Uniform ")
+    assert not exercises.check_dino_collapse("uniform", "one-hot")

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from sslcourse import losses
-from sslcourse.analysis import effective_rank
+from sslcourse.analysis import effective_rank, effective_rank_tensor
 
 
 def rand(*shape: int, seed: int = 0) -> torch.Tensor:
@@ -96,3 +96,20 @@ def test_effective_rank_bounds():
     assert effective_rank(torch.eye(8)) == pytest.approx(8.0)
     assert effective_rank(rand(50, 1) @ rand(1, 8, seed=1)) == pytest.approx(1.0, abs=1e-6)
     assert 1.0 < effective_rank(rand(200, 8)) < 8.0
+
+
+def test_swav_loss_matches_a_naive_loop():
+    scores, codes = rand(3, 4, 6), torch.softmax(rand(2, 4, 6, seed=1), -1)
+    total, pairs = 0.0, 0
+    for t in range(2):
+        for s in range(3):
+            if s != t:
+                for n in range(4):
+                    total += float(-(codes[t, n] * torch.log_softmax(scores[s, n] / 0.1, 0)).sum()) / 4
+                pairs += 1
+    assert losses.swav_loss(scores, codes, 0.1).item() == pytest.approx(total / pairs, abs=1e-8)
+
+
+def test_effective_rank_tensor_agrees_with_the_float_version():
+    z = rand(64, 8)
+    assert float(effective_rank_tensor(z)) == pytest.approx(effective_rank(z), rel=1e-5)

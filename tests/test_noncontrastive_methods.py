@@ -1,6 +1,9 @@
-"""BYOL, SimSiam, VICReg and Barlow Twins: EMA exactness, stop-gradient, learning."""
+"""Non-contrastive methods (BYOL, SimSiam, VICReg, Barlow Twins, W-MSE, DINO, SwAV): EMA
+exactness, stop-gradient, centering, prototypes, multi-crop, learning."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
@@ -9,9 +12,10 @@ from torch import nn
 from sslcourse import augment
 from sslcourse.backbones import ConvNet
 from sslcourse.data import Batch, DeviceLoader, MultiViewLoader, make_shapes
-from sslcourse.methods import BYOL, BarlowTwins, SimSiam, VICReg
+from sslcourse.methods import BYOL, DINO, WMSE, BarlowTwins, SimSiam, SwAV, VICReg
 from sslcourse.schedules import cosine_momentum
 from sslcourse.train import fit
+from sslcourse.vit import TinyViT
 
 
 def views(n: int = 8) -> Batch:
@@ -64,6 +68,8 @@ def test_simsiam_stop_gradient_blocks_the_target_branch(stop_gradient: bool):
     lambda b: SimSiam(b, projection_dim=64, predictor_hidden_dim=16),
     lambda b: VICReg(b, hidden_dim=64, projection_dim=64),
     lambda b: BarlowTwins(b, hidden_dim=64, projection_dim=64, off_diagonal_weight=1 / 64),
+    lambda b: WMSE(b, hidden_dim=64, projection_dim=16, sub_batch=32),
+    lambda b: SwAV(b, hidden_dim=64, projection_dim=16, n_prototypes=20),
 ])
 def test_loss_falls(make):
     torch.manual_seed(0)
@@ -81,3 +87,75 @@ def test_vicreg_reports_its_three_terms():
     assert {"invariance", "variance", "covariance"} <= set(out)
     assert torch.allclose(out["loss"], 25 * out["invariance"] + 25 * out["variance"] + out["covariance"])
     assert not out["variance"].requires_grad  # diagnostics are detached
+
+
+def test_dino_center_follows_the_teacher_and_ablations_change_what_is_used():
+    torch.manual_seed(0)
+    dino = DINO(ConvNet(width=4, depth=2), out_dim=10, hidden_dim=16, bottleneck_dim=8, center_momentum=0.9)
+    out = dino.training_step(views())
+    teacher = dino._teacher_logits.clone()
+    dino.on_after_step(0, 10)
+    assert torch.allclose(dino.center, 0.1 * teacher.mean(dim=(0, 1)))  # from a zero center
+    assert all(p.grad is None and not p.requires_grad for p in dino.teacher_backbone.parameters())
+    assert {"teacher_entropy", "teacher_std", "z_std"} <= set(out)
+    assert DINO(ConvNet(width=4, depth=2), out_dim=10, sharpening=False).teacher_temperature == 0.1
+
+
+def test_dino_multi_crop_gives_local_crops_to_the_student_only():
+    torch.manual_seed(0)
+    dino = DINO(TinyViT(image_size=8, patch_size=2, dim=12, depth=1, heads=2), out_dim=10, hidden_dim=16,
+                bottleneck_dim=8)
+    recipes = augment.with_local_crops(augment.shapes_views(8), n_local=2, size=4)
+    x = torch.rand(6, 3, 8, 8)
+    batch = Batch(views=[r(x) for r in recipes], labels=torch.zeros(6))
+    assert [v.shape[-1] for v in batch.views] == [8, 8, 4, 4]
+    dino.training_step(batch)["loss"].backward()
+    assert dino._teacher_logits.shape == (2, 6, 10)
+    assert dino.backbone.pos_embed.grad is not None
+
+
+def test_swav_prototypes_stay_on_the_unit_sphere():
+    torch.manual_seed(0)
+    swav = SwAV(ConvNet(width=4, depth=2), hidden_dim=16, projection_dim=8, n_prototypes=5)
+    opt = torch.optim.SGD(swav.parameters(), lr=1.0)
+    swav.training_step(views())["loss"].backward()
+    opt.step()
+    swav.on_after_step(0, 1)
+    assert torch.allclose(swav.prototypes.weight.norm(dim=1), torch.ones(5), atol=1e-6)
+
+
+def test_wmse_refuses_a_sub_batch_too_small_to_whiten():
+    with pytest.raises(ValueError, match="sub_batch"):
+        WMSE(ConvNet(width=4, depth=2), projection_dim=64, sub_batch=64)
+
+
+def test_tiny_vit_attention_is_a_distribution_over_patches():
+    vit = TinyViT(image_size=8, patch_size=2, dim=12, depth=2, heads=3)
+    attn = vit.cls_attention(torch.rand(2, 3, 8, 8))
+    assert attn.shape == (2, 3, 4, 4)
+    block_attn = vit.blocks[-1].attention(vit.tokens(torch.rand(2, 3, 8, 8)))
+    assert torch.allclose(block_attn.sum(-1), torch.ones(2, 3, 17))
+    with pytest.raises(ValueError, match="divisible"):
+        vit(torch.rand(1, 3, 7, 7))
+
+
+def test_track_rank_logs_the_effective_rank():
+    vicreg = VICReg(ConvNet(width=4, depth=2), hidden_dim=16, projection_dim=16)
+    assert "z_erank" not in vicreg.training_step(views())
+    vicreg.track_rank = True
+    out = vicreg.training_step(views())
+    assert 1.0 <= float(out["z_erank"]) <= 8.0
+
+
+def test_dino_ablations_collapse_in_opposite_directions():
+    """Without sharpening the teacher output drifts to the uniform distribution (entropy log K);
+    without centering it concentrates (entropy far below the full method's). The paper's fig. 7."""
+    data = make_shapes(256, 12, captions=False)
+    entropy = {}
+    for name, kw in {"full": {}, "no_centering": {"centering": False}, "no_sharpening": {"sharpening": False}}.items():
+        torch.manual_seed(0)
+        loader = MultiViewLoader(DeviceLoader(data, 64), augment.shapes_views(12))
+        dino = DINO(ConvNet(width=8, depth=2), out_dim=64, hidden_dim=64, bottleneck_dim=16, base_momentum=0.99, **kw)
+        entropy[name] = fit(dino, loader, 60, log_every=10, progress=False)[-1]["teacher_entropy"]
+    assert entropy["no_sharpening"] > 0.95 * math.log(64)
+    assert entropy["no_centering"] < 0.5 * entropy["full"]

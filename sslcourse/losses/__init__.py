@@ -24,6 +24,7 @@ from .noncontrastive import (
     dino_loss,
     negative_cosine,
     sinkhorn_knopp,
+    swav_loss,
     vicreg,
     vicreg_terms,
     whiten,
@@ -33,5 +34,5 @@ from .noncontrastive import (
 __all__ = [
     "barlow_twins", "barlow_twins_terms", "clip_loss", "cpc_info_nce", "dino_center", "dino_loss",
     "hard_negative_nt_xent", "info_nce", "margin_contrastive", "negative_cosine", "nt_xent", "sinkhorn_knopp",
-    "supcon", "triplet", "vicreg", "vicreg_terms", "whiten", "wmse",
+    "supcon", "swav_loss", "triplet", "vicreg", "vicreg_terms", "whiten", "wmse",
 ]

@@ -138,13 +138,19 @@ def dino_loss(student: Tensor, teacher: Tensor, center: Tensor, student_temperat
         student_temperature, teacher_temperature: :math:`\tau_s` = 0.1 and :math:`\tau_t`
             = 0.04 (the paper's final teacher temperature).
     """
-    log_p_s = F.log_softmax(_float(student) / student_temperature, dim=-1)
     p_t = F.softmax((_float(teacher.detach()) - center) / teacher_temperature, dim=-1)
+    return _cross_view_cross_entropy(student / student_temperature, p_t)
+
+
+def _cross_view_cross_entropy(student_logits: Tensor, targets: Tensor) -> Tensor:
+    """Mean over samples and over pairs (target crop t, student crop s != t) of
+    -sum_k targets[t] log softmax(student_logits[s]); shapes (S, N, K) and (T, N, K)."""
+    log_p_s = F.log_softmax(_float(student_logits), dim=-1)
     total, pairs = 0.0, 0
-    for t in range(p_t.shape[0]):
+    for t in range(targets.shape[0]):
         for s in range(log_p_s.shape[0]):
             if s != t:
-                total = total + (-(p_t[t] * log_p_s[s]).sum(-1)).mean()
+                total = total + (-(targets[t] * log_p_s[s]).sum(-1)).mean()
                 pairs += 1
     return total / pairs
 
@@ -173,3 +179,19 @@ def sinkhorn_knopp(scores: Tensor, epsilon: float = 0.05, iterations: int = 3) -
         q = q / q.sum(0, keepdim=True) / k  # every prototype (column) gets mass 1/K
         q = q / q.sum(1, keepdim=True) / b  # every sample (row) gets mass 1/B
     return q * b  # rows sum to 1
+
+
+def swav_loss(scores: Tensor, codes: Tensor, temperature: float = 0.1) -> Tensor:
+    r"""Return SwAV's swapped-prediction loss (Caron et al. 2020, eq. 1-2).
+
+    Each crop's prototype scores :math:`z^\top c_k` predict the code (cluster assignment) of
+    another crop: :math:`-\sum_k q_t^{(k)} \log \mathrm{softmax}(z_s^\top C / \tau)^{(k)}`,
+    averaged over samples and over every pair of a coded crop t and a different crop s.
+
+    Args:
+        scores: (S, N, K) scores of S crops (the T coded crops first) against K prototypes,
+            from L2-normalised embeddings and prototypes (so each lies in [-1, 1]).
+        codes: (T, N, K) soft assignments of the first T crops (``sinkhorn_knopp``); detached.
+        temperature: :math:`\tau` = 0.1 (the paper's).
+    """
+    return _cross_view_cross_entropy(scores / temperature, _float(codes.detach()))

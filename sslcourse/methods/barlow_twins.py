@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..analysis import embedding_std
 from ..data import Batch
 from ..heads import mlp
 from ..losses import barlow_twins_terms
@@ -31,4 +30,4 @@ class BarlowTwins(Method):
         z1, z2 = self.projector(self.backbone(batch.views[0])), self.projector(self.backbone(batch.views[1]))
         on, off = barlow_twins_terms(z1, z2)
         return {"loss": on + self.off_diagonal_weight * off, "on_diagonal": on.detach(),
-                "off_diagonal": off.detach(), "z_std": embedding_std(z1)}
+                "off_diagonal": off.detach(), **self.collapse_diagnostics(z1)}

@@ -14,11 +14,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..analysis import effective_rank_tensor, embedding_std
 from ..data import Batch
 
 
 class Method(nn.Module):
     """Base class: holds ``backbone`` and gives ``encode`` and a no-op ``on_after_step``."""
+
+    # Log the effective rank of the embeddings at every step (one SVD per step: on for the
+    # collapse plots of chapter 6, off by default because it costs time on a GPU).
+    track_rank: bool = False
 
     def __init__(self, backbone: nn.Module) -> None:
         super().__init__()
@@ -29,6 +34,17 @@ class Method(nn.Module):
 
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
         raise NotImplementedError
+
+    def collapse_diagnostics(self, z: Tensor) -> dict[str, Tensor]:
+        """Return the collapse signals of embeddings ``z`` (N, D): "z_std" (``embedding_std``, of
+        the L2-normalised embeddings), "z_raw_std" (per-dimension std before normalisation,
+        averaged: it shows embeddings shrinking to a point) and, when ``track_rank`` is set,
+        "z_erank" (effective rank). Course: ch. 6 §collapse."""
+        z = z.detach()
+        out = {"z_std": embedding_std(z), "z_raw_std": z.float().std(0).mean()}
+        if self.track_rank:
+            out["z_erank"] = effective_rank_tensor(z)
+        return out
 
     def param_groups(self) -> list[dict]:
         """Parameter groups for the optimizer; ``lr_scale`` multiplies the learning rate.

@@ -13,7 +13,6 @@ import copy
 
 from torch import Tensor, nn
 
-from ..analysis import embedding_std
 from ..data import Batch
 from ..heads import mlp
 from ..losses import negative_cosine
@@ -42,13 +41,13 @@ class BYOL(Method):
 
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
         x1, x2 = batch.views[0], batch.views[1]
-        p1 = self.predictor(self.projector(self.backbone(x1)))
-        p2 = self.predictor(self.projector(self.backbone(x2)))
+        z1, z2 = self.projector(self.backbone(x1)), self.projector(self.backbone(x2))
+        p1, p2 = self.predictor(z1), self.predictor(z2)
         t1 = self.target_projector(self.target_backbone(x1))
         t2 = self.target_projector(self.target_backbone(x2))
         # The paper's loss ||p/|p| - t/|t|||^2 = 2 - 2 cos, summed over the two directions.
         loss = (2 + 2 * negative_cosine(p1, t2)) + (2 + 2 * negative_cosine(p2, t1))
-        return {"loss": loss, "z_std": embedding_std(p1)}
+        return {"loss": loss, **self.collapse_diagnostics(z1)}
 
     def on_after_step(self, step: int, total_steps: int) -> None:
         """EMA update of the target with the cosine-scheduled momentum."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..analysis import embedding_std
 from ..data import Batch
 from ..heads import mlp
 from ..losses import negative_cosine
@@ -40,4 +39,4 @@ class SimSiam(Method):
         else:  # the same loss with gradients through both branches
             loss = -0.5 * (nn.functional.cosine_similarity(p1, z2).mean()
                            + nn.functional.cosine_similarity(p2, z1).mean())
-        return {"loss": loss, "z_std": embedding_std(z1)}
+        return {"loss": loss, **self.collapse_diagnostics(z1)}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..analysis import embedding_std
 from ..data import Batch
 from ..heads import mlp
 from ..losses import vicreg_terms
@@ -33,4 +32,4 @@ class VICReg(Method):
         z1, z2 = self.projector(self.backbone(batch.views[0])), self.projector(self.backbone(batch.views[1]))
         terms = vicreg_terms(z1, z2)
         loss = sum(self.weights[k] * v for k, v in terms.items())
-        return {"loss": loss, **{k: v.detach() for k, v in terms.items()}, "z_std": embedding_std(z1)}
+        return {"loss": loss, **{k: v.detach() for k, v in terms.items()}, **self.collapse_diagnostics(z1)}
