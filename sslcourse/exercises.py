@@ -12,6 +12,7 @@ from collections.abc import Callable
 import torch
 
 from . import losses
+from .analysis import effective_rank
 from .losses import nt_xent
 
 
@@ -205,8 +206,6 @@ def check_sinkhorn(fn: Callable[[torch.Tensor, float, int], torch.Tensor]) -> bo
 def check_effective_rank(fn: Callable[[torch.Tensor], float]) -> bool:
     """Ch. 6 exercise: a learner's effective rank (exp of the entropy of the normalised
     singular values)."""
-    from .analysis import effective_rank
-
     gen = torch.Generator().manual_seed(6)
     z = torch.randn(100, 5, generator=gen) * torch.tensor([3.0, 2.0, 1.0, 0.5, 0.1])
     return _compare_with_reference(
