@@ -13,3 +13,30 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 os.environ.setdefault("SSLCOURSE_PROFILE", "ci")
+
+
+# With SSLCOURSE_EXECUTED_NOTEBOOKS=DIR, every notebook nbval runs is also written to DIR
+# with the outputs the kernel produced, so CI can build the book from them instead of
+# executing every chapter a second time (tools/build_book.py --executed DIR).
+_EXECUTED_DIR = os.environ.get("SSLCOURSE_EXECUTED_NOTEBOOKS")
+_executed: dict[str, object] = {}
+
+
+def pytest_runtest_teardown(item):
+    outputs = getattr(item, "test_outputs", None)
+    if _EXECUTED_DIR and outputs is not None:
+        item.cell.outputs = outputs
+        item.cell.execution_count = item.cell_num + 1
+        _executed[str(item.parent.fspath)] = item.parent.nb
+
+
+def pytest_sessionfinish(session):
+    if not _EXECUTED_DIR:
+        return
+    import nbformat
+    from pathlib import Path
+
+    out = Path(_EXECUTED_DIR)
+    out.mkdir(parents=True, exist_ok=True)
+    for path, notebook in _executed.items():
+        nbformat.write(notebook, out / Path(path).name)

@@ -1,0 +1,81 @@
+"""Wall-clock time of every chapter notebook in one profile, run one after another.
+
+    python benchmarks/notebook_runtimes.py --profile ci --out benchmarks/results/notebook_runtimes_ci.json
+    python benchmarks/notebook_runtimes.py --page book/runtimes.md   # rewrite the page's table
+
+Each notebook runs in a fresh kernel from `chapters/` (as Jupyter Book runs it), with every
+CPU core available to PyTorch. The book's "Runtimes" page and each chapter's runtime note
+quote these records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import nbformat
+from _record import write_record
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS = ROOT / "chapters"
+RESULTS = ROOT / "benchmarks" / "results"
+TABLE_START, TABLE_END = "<!-- runtimes table: start -->", "<!-- runtimes table: end -->"
+
+
+def time_notebook(path: Path, timeout: int) -> float:
+    """Execute ``path`` in a fresh kernel and return the seconds it took."""
+    notebook = nbformat.read(path, as_version=4)
+    start = time.perf_counter()
+    NotebookClient(notebook, timeout=timeout, resources={"metadata": {"path": str(path.parent)}}).execute()
+    return time.perf_counter() - start
+
+
+def runtime_table() -> str:
+    """Markdown table of every committed record: one row per notebook, one column per profile."""
+    records = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("notebook_runtimes_*.json"))]
+    header = "| notebook | " + " | ".join(f"`{r['profile']}` on {r['device']} ({r['cpu_count']} cores)"
+                                         for r in records) + " |"
+    rows = [header, "| --- |" + " --- |" * len(records)]
+    for stem in sorted(p.stem for p in CHAPTERS.glob("*.md")):
+        cells = [f"{r['seconds'][stem] / 60:.1f} min" if stem in r["seconds"] else "not measured" for r in records]
+        rows.append(f"| {{doc}}`../chapters/{stem}` | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def update_page(page: Path) -> None:
+    """Replace the table between the markers of ``page`` with ``runtime_table()``."""
+    text = page.read_text()
+    start, end = text.index(TABLE_START) + len(TABLE_START), text.index(TABLE_END)
+    page.write_text(text[:start] + "\n" + runtime_table() + "\n" + text[end:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default="ci", choices=["ci", "cpu", "gpu", "full"])
+    parser.add_argument("--only", nargs="*", help="notebook stems, e.g. 06_collapse (default: all)")
+    parser.add_argument("--timeout", type=int, default=7200, help="seconds per cell")
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--page", type=Path, help="only rewrite this page's table from the committed records")
+    args = parser.parse_args()
+    if args.page:
+        return update_page(args.page)
+    if args.out is None:
+        parser.error("--out is required to run notebooks")
+    os.environ["SSLCOURSE_PROFILE"] = args.profile  # the kernels inherit it
+    paths = sorted(CHAPTERS.glob("*.ipynb"))
+    if args.only:
+        paths = [p for p in paths if p.stem in args.only]
+    seconds = {}
+    for path in paths:
+        seconds[path.stem] = round(time_notebook(path, args.timeout), 1)
+        print(f"{path.stem}: {seconds[path.stem]} s", flush=True)
+    write_record(args.out, {"profile": args.profile, "seconds": seconds,
+                            "total_minutes": round(sum(seconds.values()) / 60, 1)})
+
+
+if __name__ == "__main__":
+    main()
