@@ -13,6 +13,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 os.environ.setdefault("SSLCOURSE_PROFILE", "ci")
+# A notebook kernel given MPLBACKEND=Agg draws its figures nowhere: plt.show() leaves no
+# image output, and the book built from the executed notebooks would have none. Without the
+# variable the kernel uses its inline backend, and headless test processes fall back to Agg.
+os.environ.pop("MPLBACKEND", None)
 
 
 # With SSLCOURSE_EXECUTED_NOTEBOOKS=DIR, every notebook nbval runs is also written to DIR

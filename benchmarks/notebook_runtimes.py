@@ -37,6 +37,8 @@ def time_notebook(path: Path, timeout: int) -> float:
 def runtime_table() -> str:
     """Markdown table of every committed record: one row per notebook, one column per profile."""
     records = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("notebook_runtimes_*.json"))]
+    if not records:
+        return "No runtime has been measured yet."
     header = "| notebook | " + " | ".join(f"`{r['profile']}` on {r['device']} ({r['cpu_count']} cores)"
                                          for r in records) + " |"
     rows = [header, "| --- |" + " --- |" * len(records)]
@@ -56,7 +58,7 @@ def update_page(page: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="ci", choices=["ci", "cpu", "gpu", "full"])
-    parser.add_argument("--only", nargs="*", help="notebook stems, e.g. 06_collapse (default: all)")
+    parser.add_argument("--only", nargs="*", help="notebook stems in the order to run, e.g. 06_collapse (default: all)")
     parser.add_argument("--timeout", type=int, default=7200, help="seconds per cell")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--page", type=Path, help="only rewrite this page's table from the committed records")
@@ -68,13 +70,12 @@ def main() -> None:
     os.environ["SSLCOURSE_PROFILE"] = args.profile  # the kernels inherit it
     paths = sorted(CHAPTERS.glob("*.ipynb"))
     if args.only:
-        paths = [p for p in paths if p.stem in args.only]
+        paths = [CHAPTERS / f"{stem}.ipynb" for stem in args.only]
     seconds = {}
-    for path in paths:
+    for path in paths:  # the record is rewritten after each notebook: a long run keeps what it measured
         seconds[path.stem] = round(time_notebook(path, args.timeout), 1)
-        print(f"{path.stem}: {seconds[path.stem]} s", flush=True)
-    write_record(args.out, {"profile": args.profile, "seconds": seconds,
-                            "total_minutes": round(sum(seconds.values()) / 60, 1)})
+        write_record(args.out, {"profile": args.profile, "seconds": seconds,
+                                "total_minutes": round(sum(seconds.values()) / 60, 1)})
 
 
 if __name__ == "__main__":

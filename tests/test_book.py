@@ -75,3 +75,13 @@ def test_every_page_of_the_book_passes_in_the_browser(book_html, tmp_path):
     problems = check_book.check_book(book_html, screenshots=tmp_path)
     assert problems == []
     assert (tmp_path / "chapters__06_noncontrastive.png").stat().st_size > 10_000
+
+
+def test_captioned_figure_cells_without_an_image_are_found(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    drawn = nbformat.v4.new_code_cell("plt.show()", metadata={"mystnb": {"figure": {"name": "fig-drawn"}}})
+    drawn.outputs = [nbformat.v4.new_output("display_data", data={"image/png": PIXEL, "text/plain": "<Figure>"})]
+    lost = nbformat.v4.new_code_cell("plt.show()", metadata={"mystnb": {"figure": {"name": "fig-lost"}}})
+    path = tmp_path / "chapter.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[drawn, lost, nbformat.v4.new_code_cell("1 + 1")]), path)
+    assert build_book.figures_without_image(path) == ["fig-lost"]

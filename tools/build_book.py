@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
+
 ROOT = Path(__file__).resolve().parent.parent
 BOOK_FILES = ("_config.yml", "book", "chapters")
 INCLUDED_BY_PAGES = ("sslcourse",)  # chapters show library source with literalinclude
@@ -29,6 +31,14 @@ def staged_config(text: str, sources_are_notebooks: bool) -> str:
     if sources_are_notebooks:
         text = text.replace('  - "chapters/*.ipynb"\n', "")
     return text
+
+
+def figures_without_image(notebook_path: Path) -> list[str]:
+    """Names of the captioned figure cells of an executed notebook that have no image output."""
+    notebook = nbformat.read(notebook_path, as_version=4)
+    return [cell.metadata["mystnb"]["figure"].get("name", "?") for cell in notebook.cells
+            if cell.cell_type == "code" and "figure" in cell.metadata.get("mystnb", {})
+            and not any("image/png" in output.get("data", {}) for output in cell.get("outputs", []))]
 
 
 def stage(executed: Path | None, stage_dir: Path) -> Path:
@@ -50,6 +60,9 @@ def stage(executed: Path | None, stage_dir: Path) -> Path:
         if missing:
             sys.exit(f"{executed} lacks executed notebooks for {sorted(missing)}: run the tests with "
                      f"SSLCOURSE_EXECUTED_NOTEBOOKS={executed} first")
+        missing_figures = [f"{path.name}: {name}" for path in notebooks for name in figures_without_image(path)]
+        if missing_figures:
+            sys.exit("captioned figure cells that produced no image:\n" + "\n".join(missing_figures))
         for source in sources:
             source.unlink()
         for notebook in notebooks:
