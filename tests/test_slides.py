@@ -30,11 +30,19 @@ def test_one_deck_per_chapter_with_vendored_assets_only(decks):
             assert (deck.parent / asset).exists(), asset
 
 
+def test_markdown_is_cut_at_headings_outside_code():
+    text = "Intro\n## First\nbody\n```python\n# a comment, not a heading\n```\n### Second\nmore"
+    assert slides.split_at_headings(text) == [
+        "Intro", "## First\nbody\n```python\n# a comment, not a heading\n```", "### Second\nmore"]
+
+
 def test_headings_open_slides():
     markdown = slides.nbformat.v4.new_markdown_cell
     assert slides.slide_type(markdown("## Collapse\ntext")) == "slide"
     assert slides.slide_type(markdown("#### Exercise: one")) == "subslide"
     assert slides.slide_type(markdown("plain text")) == "-"
+    figure = slides.nbformat.v4.new_code_cell("plt.show()", metadata={"mystnb": {"figure": {"caption": "c"}}})
+    assert slides.slide_type(figure) == "subslide"
 
 
 @browser

@@ -4,11 +4,12 @@
     python tools/slides.py --executed _build/executed    # with figures: executed notebooks
     # -> _build/slides/index.html and one NN_name.slides.html per chapter
 
-A heading opens a slide (``#``/``##``) or a sub-slide below it (``###``/``####``); long
-slides scroll. Exercises appear, solutions do not (as in the student notebooks), and the
-Colab set-up cell is left out. reveal.js, require.js, jQuery and MathJax 2 are the npm
-copies in ``tools/slides_vendor`` (``tools/vendor_slides.sh``), copied next to the decks, so
-the folder works without a network: open the HTML files or serve the folder.
+A heading opens a slide (``#``/``##``) or a sub-slide below it (``###``/``####``), and so
+does every figure (shown without its code); long slides scroll. Exercises appear, solutions
+do not (as in the student notebooks), and the Colab set-up cell is left out. reveal.js,
+require.js, jQuery and MathJax 2 are the npm copies in ``tools/slides_vendor``
+(``tools/vendor_slides.sh``), copied next to the decks, so the folder works without a
+network: open the HTML files or serve the folder.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ VENDOR = Path(__file__).resolve().parent / "slides_vendor"
 
 
 def slide_type(cell: nbformat.NotebookNode) -> str:
-    """reveal.js placement of a cell: a new slide at top-level headings, a sub-slide below."""
+    """reveal.js placement of a cell: a new slide at top-level headings, a sub-slide below them
+    and for every figure."""
+    if "figure" in cell.metadata.get("mystnb", {}):
+        return "subslide"
     if cell.cell_type == "markdown":
         first = cell.source.lstrip().split("\n", 1)[0]
         if first.startswith(("# ", "## ")):
@@ -37,10 +41,35 @@ def slide_type(cell: nbformat.NotebookNode) -> str:
     return "-"
 
 
+def split_at_headings(markdown: str) -> list[str]:
+    """``markdown`` cut before every heading outside a fenced block, so each heading can open a slide."""
+    pieces, current, fence = [], [], None
+    for line in markdown.split("\n"):
+        marker = line.lstrip()[:3]
+        if marker in ("```", "~~~", ":::"):
+            fence = None if fence == marker else fence or marker
+        if fence is None and line.startswith("#") and current and "".join(current).strip():
+            pieces.append("\n".join(current).strip("\n"))
+            current = []
+        current.append(line)
+    pieces.append("\n".join(current).strip("\n"))
+    return [piece for piece in pieces if piece.strip()]
+
+
 def deck_notebook(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """``notebook`` without solutions or the Colab cell, with slide metadata on every cell."""
     notebook = convert(notebook, with_solutions=False)
-    notebook.cells = [c for c in notebook.cells if not (c.cell_type == "code" and "google.colab" in c.source)]
+    cells = []
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and "google.colab" in cell.source:
+            continue
+        if cell.cell_type == "markdown":
+            cells += [nbformat.v4.new_markdown_cell(piece) for piece in split_at_headings(cell.source)]
+        else:
+            if "figure" in cell.metadata.get("mystnb", {}):  # a figure's slide shows the figure, not its code
+                cell.metadata["tags"] = [*cell.metadata.get("tags", []), "remove-input"]
+            cells.append(cell)
+    notebook.cells = cells
     for cell in notebook.cells:
         cell.metadata["slideshow"] = {"slide_type": slide_type(cell)}
     return notebook
