@@ -85,3 +85,12 @@ def test_captioned_figure_cells_without_an_image_are_found(tmp_path):
     path = tmp_path / "chapter.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[drawn, lost, nbformat.v4.new_code_cell("1 + 1")]), path)
     assert build_book.figures_without_image(path) == ["fig-lost"]
+
+
+def test_every_chapter_page_opens_its_notebook_in_colab_and_binder(book_html):
+    for source in sorted((ROOT / "chapters").glob("*.md")):
+        page = (book_html / "chapters" / f"{source.stem}.html").read_text()
+        notebook = f"chapters/{source.stem}.ipynb"
+        assert (ROOT / notebook).exists()  # the committed twin the buttons point at
+        assert f'href="https://colab.research.google.com/github/sslcourse/sslcourse/blob/main/{notebook}"' in page
+        assert f'href="https://mybinder.org/v2/gh/sslcourse/sslcourse/main?urlpath=tree/{notebook}"' in page
