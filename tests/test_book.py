@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,7 +79,6 @@ def test_every_page_of_the_book_passes_in_the_browser(book_html, tmp_path):
 
 
 def test_captioned_figure_cells_without_an_image_are_found(tmp_path):
-    nbformat = pytest.importorskip("nbformat")
     drawn = nbformat.v4.new_code_cell("plt.show()", metadata={"mystnb": {"figure": {"name": "fig-drawn"}}})
     drawn.outputs = [nbformat.v4.new_output("display_data", data={"image/png": PIXEL, "text/plain": "<Figure>"})]
     lost = nbformat.v4.new_code_cell("plt.show()", metadata={"mystnb": {"figure": {"name": "fig-lost"}}})
