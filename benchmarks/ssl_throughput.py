@@ -22,6 +22,7 @@ Requires ``pip install lightly`` (the ``bench`` extra).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import resource
 import time
@@ -57,9 +58,12 @@ def sslcourse_rate(method_name: str, images: torch.Tensor, backbone: str, batch_
     data = ImageSet(images, torch.zeros(len(images), dtype=torch.long), ["unlabelled"])
     loader = MultiViewLoader(DeviceLoader(data, batch_size, device=device), augment.simclr_views(images.shape[-1]))
     method = build_method(method_name, lambda c: make_backbone(backbone), head_hidden_dim=HEAD_WIDTH)
-    history = fit(method, loader, warmup + steps, device=device, compile=compile, log_every=1, progress=False)
+    # fit synchronises with the device only at log steps; logging every step would stall the
+    # GPU once per step, so log at a period that divides both warm-up and timed steps.
+    every = math.gcd(warmup, steps)
+    history = fit(method, loader, warmup + steps, device=device, compile=compile, log_every=every, progress=False)
     t = [h["time_s"] for h in history]
-    return batch_size * steps / (t[-1] - t[warmup - 1])
+    return batch_size * steps / (t[-1] - t[warmup // every - 1])
 
 
 class PILImages(torch.utils.data.Dataset):
@@ -115,7 +119,7 @@ def lightly_recipe(method_name: str, backbone: nn.Module, size: int) -> tuple[ob
         teacher = nn.Sequential(copy.deepcopy(backbone), heads[1]).requires_grad_(False)
         criterion = loss.DINOLoss(output_dim=1024, warmup_teacher_temp_epochs=0)
         transform = transforms.DINOTransform(global_crop_size=size, n_local_views=0, gaussian_blur=(0.0, 0.0, 0.0))
-        return (transform, nn.ModuleList([student, teacher]),
+        return (transform, nn.ModuleList([student, teacher, criterion]),  # the loss holds the center
                 lambda v: criterion([teacher(v[0]), teacher(v[1])], [student(v[0]), student(v[1])], epoch=0),
                 lambda: update_momentum(student, teacher, 0.99))
     raise ValueError(f"no lightly recipe for {method_name!r}; valid names: {', '.join(METHODS)}")

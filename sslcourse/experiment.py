@@ -81,12 +81,16 @@ def train_and_evaluate(method_name: str = "simclr", dataset: str = "shapes", pro
                        seed: int = 0, steps: int | None = None, progress: bool = True,
                        data: tuple[ImageSet, ImageSet] | None = None,
                        checkpoint_path: str | None = None, method: Method | None = None,
-                       batch_size: int | None = None) -> RunResult:
+                       batch_size: int | None = None, knn_every: int = 0,
+                       compile: bool | None = None) -> RunResult:
     """Train ``method_name`` on ``dataset`` with the profile's sizes; return the kNN result.
 
     ``data`` skips loading when the caller already has (train, test); ``steps`` and
     ``batch_size`` override the profile's; ``method`` trains that instance (e.g. SimCLR with
     another temperature) instead of ``build_method(method_name)``, with ``method_name``'s views.
+    ``knn_every`` > 0 adds the test kNN accuracy ("knn") to the history every that many steps,
+    for time-to-accuracy curves (the evaluation time is not counted as training time).
+    ``compile`` overrides the profile's ``torch.compile`` choice.
     """
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
     seed_everything(seed)
@@ -101,9 +105,12 @@ def train_and_evaluate(method_name: str = "simclr", dataset: str = "shapes", pro
                                     head_hidden_dim=profile.head_hidden_dim, temperature=profile.temperature)
     method = prepare_for_distributed(method.to(device))
     t0 = time.perf_counter()
+    evaluate = (lambda m: {"knn": knn_of(m, train, test, device)}) if knn_every else None
     history = fit(method, loader, steps or profile.steps, lr=profile.lr, device=device,
-                  compile=profile.compile, progress=progress, checkpoint_path=checkpoint_path)
-    seconds = time.perf_counter() - t0
+                  compile=profile.compile if compile is None else compile, progress=progress,
+                  checkpoint_path=checkpoint_path, evaluate=evaluate, evaluate_every=knn_every)
+    # with knn_every, fit's clock (which stops while evaluating) is the training time
+    seconds = history[-1]["time_s"] if knn_every else time.perf_counter() - t0
     n_images = history[-1]["step"] * batch_size
     return RunResult(method, history, knn_of(method, train, test, device), seconds, n_images / seconds)
 
@@ -153,9 +160,10 @@ def probe_before_and_after_head(method: Method, train: ImageSet, test: ImageSet,
         return method.projection_head(method.backbone(x))
 
     targets = {"class": (train.labels, test.labels)} | {f: (train.factors[f], test.factors[f]) for f in factors}
-    result = {}
+    result, device = {}, next(method.parameters()).device  # `projection` has no parameters to tell
     for name, encoder in [("h", method), ("z", projection)]:
-        f_train, f_test = extract_features(encoder, train), extract_features(encoder, test)
+        f_train = extract_features(encoder, train, device=device)
+        f_test = extract_features(encoder, test, device=device)
         result[name] = {t: linear_probe(f_train, y_train, f_test, y_test).accuracy
                         for t, (y_train, y_test) in targets.items()}
     return result

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import itertools
 import math
+import time
 from pathlib import Path
 
 import pytest
@@ -40,6 +42,34 @@ def test_history_records_are_table_rows():
     history = fit(method, loader, 20, log_every=5, progress=False)
     assert [h["step"] for h in history] == [5, 10, 15, 20]
     assert {"step", "epoch", "lr", "time_s", "images_per_s", "loss", "z_std"} <= set(history[0])
+
+
+def test_evaluation_joins_the_history_in_eval_mode_and_training_resumes():
+    method, loader = tiny_setup()
+    modes = []
+
+    def evaluate(m):
+        modes.append((m.training, torch.is_grad_enabled()))
+        time.sleep(0.5)  # an evaluation this slow must not show in the training clock
+        return {"probe": float(len(modes))}
+
+    history = fit(method, loader, 25, log_every=5, evaluate=evaluate, evaluate_every=10, progress=False)
+    assert [h.get("probe") for h in history] == [None, 1.0, None, 2.0, 3.0]  # steps 10, 20 and the last
+    assert modes == [(False, False)] * 3
+    assert all(b["time_s"] - a["time_s"] < 0.5 for a, b in itertools.pairwise(history))
+
+
+def test_evaluate_every_must_be_a_multiple_of_log_every():
+    method, loader = tiny_setup()
+    with pytest.raises(ValueError, match="multiple of log_every"):
+        fit(method, loader, 10, log_every=4, evaluate=lambda m: {}, evaluate_every=6, progress=False)
+
+
+def test_on_step_sees_every_step():
+    method, loader = tiny_setup()
+    seen = []
+    fit(method, loader, 7, log_every=5, on_step=seen.append, progress=False)
+    assert seen == list(range(1, 8))
 
 
 def test_resume_continues_from_the_checkpoint(tmp_path: Path):

@@ -1,0 +1,94 @@
+"""Where the time of an SSL training step goes: torch.profiler over ``fit``'s named ranges.
+
+    python benchmarks/profile_step.py --method simclr --compile \
+        --out benchmarks/results/profile_simclr_gpu.json --table benchmarks/results/profile_simclr_gpu.txt
+
+Trains ``--method`` (ResNet-18, CIFAR stem, 32 px shapes, batch 512, two views: the recipe
+of ``ssl_throughput.py``) through ``train.fit`` and profiles ``--steps`` steps after
+``--warmup`` (which includes compiling). ``fit`` marks four ranges: "views" (batch indexing
+and the on-device augmentations), "forward" (the method's ``training_step`` under
+autocast), "backward" and "optimizer" (AdamW and ``on_after_step``). The record holds each
+range's CPU and device time per step, the device's busy fraction (kernel time over wall
+time: below 1 the GPU waits for the host) and the slowest kernels; ``--table`` writes
+the profiler's own table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+from _record import write_record
+from ssl_throughput import HEAD_WIDTH, make_backbone
+from torch.autograd import DeviceType
+from torch.profiler import ProfilerActivity, profile, schedule
+
+from sslcourse import augment
+from sslcourse.data import DeviceLoader, ImageSet, MultiViewLoader, make_shapes
+from sslcourse.methods import build_method
+from sslcourse.train import default_device, fit
+
+RANGES = ["views", "forward", "backward", "optimizer"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--method", default="simclr")
+    parser.add_argument("--backbone", default="resnet18", choices=["resnet18", "convnet"])
+    parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--warmup", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--table", type=Path, default=None)
+    args = parser.parse_args()
+    device = default_device()
+    images = make_shapes(args.batch_size * 8, image_size=args.image_size, seed=0, captions=False).images
+    data = ImageSet(images, torch.zeros(len(images), dtype=torch.long), ["unlabelled"])
+    loader = MultiViewLoader(DeviceLoader(data, args.batch_size, device=device),
+                             augment.simclr_views(args.image_size))
+    method = build_method(args.method, lambda c: make_backbone(args.backbone), head_hidden_dim=HEAD_WIDTH)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    marks: dict[int, float] = {}
+
+    def on_step(step: int) -> None:
+        prof.step()
+        if step in (args.warmup, args.warmup + args.steps):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            marks[step] = time.perf_counter()
+
+    with profile(activities=activities, schedule=schedule(wait=args.warmup - 1, warmup=1, active=args.steps)) as prof:
+        fit(method, loader, args.warmup + args.steps, device=device, compile=args.compile, log_every=10,
+            progress=False, on_step=on_step)
+    wall_ms = 1e3 * (marks[args.warmup + args.steps] - marks[args.warmup]) / args.steps
+    averages = prof.key_averages()
+    by_name = {a.key: a for a in averages}
+    per_step = {name: {"cpu_ms": by_name[name].cpu_time_total / 1e3 / args.steps,
+                       "device_ms": by_name[name].device_time_total / 1e3 / args.steps}
+                for name in RANGES if name in by_name}
+    # kernel rows only: an operator's row repeats the time of the kernels it launched
+    kernels = sorted((a for a in averages if a.device_type == DeviceType.CUDA and a.key not in RANGES),
+                     key=lambda a: a.self_device_time_total, reverse=True)
+    kernel_ms = sum(a.self_device_time_total for a in kernels) / 1e3 / args.steps
+    record = {
+        "method": args.method, "backbone": args.backbone, "image_size": args.image_size,
+        "batch_size": args.batch_size, "compile": args.compile, "profiled_steps": args.steps,
+        "wall_ms_per_step": wall_ms, "images_per_s_while_profiling": args.batch_size / wall_ms * 1e3,
+        "kernel_ms_per_step": kernel_ms, "device_busy_fraction": kernel_ms / wall_ms if kernels else None,
+        "ranges_per_step": per_step,
+        "top_kernels": [{"name": a.key[:120], "ms_per_step": a.self_device_time_total / 1e3 / args.steps,
+                         "calls_per_step": a.count / args.steps} for a in kernels[:25]],
+    }
+    if args.table:
+        sort_by = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+        args.table.parent.mkdir(parents=True, exist_ok=True)
+        args.table.write_text(averages.table(sort_by=sort_by, row_limit=60, max_name_column_width=90))
+    write_record(args.out, record, hide=("top_kernels",))
+
+
+if __name__ == "__main__":
+    main()
