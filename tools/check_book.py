@@ -21,6 +21,9 @@ from urllib.parse import unquote, urlsplit
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 
 # Evaluated in the page once MathJax has finished (or was never there).
+MATHJAX_STARTED_JS = """() => !document.querySelector('script[src*="mathjax" i]')
+    || Boolean(window.MathJax && MathJax.startup && MathJax.startup.promise)"""
+
 PAGE_PROBLEMS_JS = """() => {
   const problems = [];
   for (const img of document.images) {
@@ -115,9 +118,10 @@ def check_book(html_dir: Path, screenshots: Path | None = None, chromium: str | 
             failed.clear()
             page.goto(path.as_uri(), wait_until="load")
             try:  # MathJax 3 resolves startup.promise once the page is typeset
-                page.wait_for_function("() => !window.MathJax || (MathJax.startup && MathJax.startup.promise)",
-                                       timeout=math_timeout_ms)
-                page.evaluate("() => window.MathJax ? MathJax.startup.promise.then(() => true) : true")
+                # Wait on the script tag, not on window.MathJax: the configuration defines
+                # window.MathJax before the (deferred) library has added `startup` to it.
+                page.wait_for_function(MATHJAX_STARTED_JS, timeout=math_timeout_ms)
+                page.evaluate("() => window.MathJax?.startup ? MathJax.startup.promise.then(() => true) : true")
             except PlaywrightTimeout:
                 problems.append(f"{name}: MathJax did not finish in {math_timeout_ms} ms")
             problems += [f"{name}: {p}" for p in page.evaluate(PAGE_PROBLEMS_JS)]
