@@ -61,6 +61,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="notebook stems in the order to run, e.g. 06_collapse (default: all)")
     parser.add_argument("--timeout", type=int, default=7200, help="seconds per cell")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--add", action="store_true",
+                        help="keep the times already in --out (same profile) and add or replace these notebooks'")
     parser.add_argument("--page", type=Path, help="only rewrite this page's table from the committed records")
     args = parser.parse_args()
     if args.page:
@@ -71,11 +73,17 @@ def main() -> None:
     paths = sorted(CHAPTERS.glob("*.ipynb"))
     if args.only:
         paths = [CHAPTERS / f"{stem}.ipynb" for stem in args.only]
-    seconds = {}
+    seconds, extra = {}, {}
+    if args.add and args.out.exists():
+        earlier = json.loads(args.out.read_text())
+        if earlier.get("profile") != args.profile:
+            parser.error(f"{args.out} holds the {earlier.get('profile')!r} profile, not {args.profile!r}")
+        seconds = earlier["seconds"]
+        extra["earlier_commands"] = earlier.get("earlier_commands", []) + [earlier["command"]]
     for path in paths:  # the record is rewritten after each notebook: a long run keeps what it measured
         seconds[path.stem] = round(time_notebook(path, args.timeout), 1)
         write_record(args.out, {"profile": args.profile, "seconds": seconds,
-                                "total_minutes": round(sum(seconds.values()) / 60, 1)})
+                                "total_minutes": round(sum(seconds.values()) / 60, 1), **extra})
 
 
 if __name__ == "__main__":
