@@ -112,7 +112,10 @@ def train_and_evaluate(method_name: str = "simclr", dataset: str = "shapes", pro
     # with knn_every, fit's clock (which stops while evaluating) is the training time
     seconds = history[-1]["time_s"] if knn_every else time.perf_counter() - t0
     n_images = history[-1]["step"] * batch_size
-    return RunResult(method, history, knn_of(method, train, test, device), seconds, n_images / seconds)
+    knn = history[-1].get("knn")  # fit evaluated the last step when knn_every is set
+    if knn is None:
+        knn = knn_of(method, train, test, device)
+    return RunResult(method, history, knn, seconds, n_images / seconds)
 
 
 def contrastive_sweeps(profile: Profile, data: tuple[ImageSet, ImageSet], steps: int, batch_size: int,
