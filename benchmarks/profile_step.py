@@ -21,13 +21,11 @@ from pathlib import Path
 
 import torch
 from _record import write_record
-from ssl_throughput import HEAD_WIDTH, make_backbone
+from ssl_throughput import sslcourse_pipeline
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile, schedule
 
-from sslcourse import augment
-from sslcourse.data import DeviceLoader, ImageSet, MultiViewLoader, make_shapes
-from sslcourse.methods import build_method
+from sslcourse.data import make_shapes
 from sslcourse.train import default_device, fit
 
 RANGES = ["views", "forward", "backward", "optimizer"]
@@ -47,10 +45,7 @@ def main() -> None:
     args = parser.parse_args()
     device = default_device()
     images = make_shapes(args.batch_size * 8, image_size=args.image_size, seed=0, captions=False).images
-    data = ImageSet(images, torch.zeros(len(images), dtype=torch.long), ["unlabelled"])
-    loader = MultiViewLoader(DeviceLoader(data, args.batch_size, device=device),
-                             augment.simclr_views(args.image_size))
-    method = build_method(args.method, lambda c: make_backbone(args.backbone), head_hidden_dim=HEAD_WIDTH)
+    method, loader = sslcourse_pipeline(args.method, images, args.backbone, args.batch_size, device)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     marks: dict[int, float] = {}
 

@@ -52,12 +52,18 @@ def make_backbone(name: str) -> nn.Module:
     return build_backbone("resnet18") if name == "resnet18" else build_backbone("convnet", width=16)
 
 
+def sslcourse_pipeline(method_name: str, images: torch.Tensor, backbone: str, batch_size: int,
+                       device: torch.device) -> tuple[nn.Module, MultiViewLoader]:
+    """The method and the device-resident two-view loader that the sslcourse side trains."""
+    data = ImageSet(images, torch.zeros(len(images), dtype=torch.long), ["unlabelled"])
+    loader = MultiViewLoader(DeviceLoader(data, batch_size, device=device), augment.simclr_views(images.shape[-1]))
+    return build_method(method_name, lambda c: make_backbone(backbone), head_hidden_dim=HEAD_WIDTH), loader
+
+
 def sslcourse_rate(method_name: str, images: torch.Tensor, backbone: str, batch_size: int, steps: int,
                    warmup: int, device: torch.device, compile: bool) -> float:
     """Images per second of ``fit`` on ``method_name``, from the steps after ``warmup``."""
-    data = ImageSet(images, torch.zeros(len(images), dtype=torch.long), ["unlabelled"])
-    loader = MultiViewLoader(DeviceLoader(data, batch_size, device=device), augment.simclr_views(images.shape[-1]))
-    method = build_method(method_name, lambda c: make_backbone(backbone), head_hidden_dim=HEAD_WIDTH)
+    method, loader = sslcourse_pipeline(method_name, images, backbone, batch_size, device)
     # fit synchronises with the device only at log steps; logging every step would stall the
     # GPU once per step, so log at a period that divides both warm-up and timed steps.
     every = math.gcd(warmup, steps)
