@@ -37,8 +37,9 @@ def pytest_runtest_teardown(item):
 def pytest_sessionfinish(session):
     if not _EXECUTED_DIR:
         return
-    import nbformat
     from pathlib import Path
+
+    import nbformat
 
     out = Path(_EXECUTED_DIR)
     out.mkdir(parents=True, exist_ok=True)

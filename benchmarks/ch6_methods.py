@@ -4,6 +4,8 @@
         --out benchmarks/results/ch6_distillation_ci3200.json
     python benchmarks/ch6_methods.py --profile gpu --steps 1000 --knn-every 250 --no-compile \
         --methods vicreg byol barlow_twins dino simclr --out benchmarks/results/ch6_methods_gpu_32px.json
+    python benchmarks/ch6_methods.py --profile ci --steps 800 --knn-every 50 --targets 0.3 0.35 \
+        --methods byol simsiam dino --out benchmarks/results/ch6_distillation_curves_ci.json
 
 ``--image-size 64`` renders the shapes at 64 px instead of the profile's size.
 
