@@ -2,6 +2,8 @@
 
     python benchmarks/profile_step.py --method simclr --compile \
         --out benchmarks/results/profile_simclr_gpu.json --table benchmarks/results/profile_simclr_gpu.txt
+    python benchmarks/profile_step.py --method simclr --warmup 2 --steps 2 \
+        --out benchmarks/results/profile_simclr_cpu.json --table benchmarks/results/profile_simclr_cpu.txt
 
 Trains ``--method`` (ResNet-18, CIFAR stem, 32 px shapes, batch 512, two views: the recipe
 of ``ssl_throughput.py``) through ``train.fit`` and profiles ``--steps`` steps after
@@ -9,8 +11,8 @@ of ``ssl_throughput.py``) through ``train.fit`` and profiles ``--steps`` steps a
 and the on-device augmentations), "forward" (the method's ``training_step`` under
 autocast), "backward" and "optimizer" (AdamW and ``on_after_step``). The record holds each
 range's CPU and device time per step, the device's busy fraction (kernel time over wall
-time: below 1 the GPU waits for the host) and the slowest kernels; ``--table`` writes
-the profiler's own table.
+time: below 1 the GPU waits for the host) and the slowest kernels (on a CPU: the operators
+with the most CPU time of their own); ``--table`` writes the profiler's own table.
 """
 
 from __future__ import annotations
@@ -78,11 +80,17 @@ def main() -> None:
         "top_kernels": [{"name": a.key[:120], "ms_per_step": a.self_device_time_total / 1e3 / args.steps,
                          "calls_per_step": a.count / args.steps} for a in kernels[:25]],
     }
+    if device.type == "cpu":  # no kernels: the operators' own CPU time is where the step goes
+        operators = sorted((a for a in averages if a.key not in RANGES), key=lambda a: a.self_cpu_time_total,
+                           reverse=True)
+        total = sum(a.self_cpu_time_total for a in operators)
+        record["top_operators"] = [{"name": a.key[:120], "ms_per_step": a.self_cpu_time_total / 1e3 / args.steps,
+                                    "fraction": a.self_cpu_time_total / total} for a in operators[:15]]
     if args.table:
         sort_by = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
         args.table.parent.mkdir(parents=True, exist_ok=True)
         args.table.write_text(averages.table(sort_by=sort_by, row_limit=60, max_name_column_width=90))
-    write_record(args.out, record, hide=("top_kernels",))
+    write_record(args.out, record, hide=("top_kernels", "top_operators"))
 
 
 if __name__ == "__main__":
