@@ -10,14 +10,16 @@ of ``ssl_throughput.py``) through ``train.fit`` and profiles ``--steps`` steps a
 ``--warmup`` (which includes compiling). ``fit`` marks four ranges: "views" (batch indexing
 and the on-device augmentations), "forward" (the method's ``training_step`` under
 autocast), "backward" and "optimizer" (AdamW and ``on_after_step``). The record holds each
-range's CPU and device time per step, the device's busy fraction (kernel time over wall
-time: below 1 the GPU waits for the host) and the slowest kernels (on a CPU: the operators
-with the most CPU time of their own); ``--table`` writes the profiler's own table.
+range's CPU and device time per step, the minor page faults per step, the device's busy
+fraction (kernel time over wall time: below 1 the GPU waits for the host) and the slowest
+kernels (on a CPU: the operators with the most CPU time of their own); ``--table`` writes
+the profiler's own table.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import time
 from pathlib import Path
 
@@ -50,6 +52,7 @@ def main() -> None:
     method, loader = sslcourse_pipeline(args.method, images, args.backbone, args.batch_size, device)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     marks: dict[int, float] = {}
+    faults: dict[int, int] = {}  # minor page faults: pages the kernel had to hand over (and zero)
 
     def on_step(step: int) -> None:
         prof.step()
@@ -57,6 +60,7 @@ def main() -> None:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             marks[step] = time.perf_counter()
+            faults[step] = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
     with profile(activities=activities, schedule=schedule(wait=args.warmup - 1, warmup=1, active=args.steps)) as prof:
         fit(method, loader, args.warmup + args.steps, device=device, compile=args.compile, log_every=10,
@@ -75,6 +79,7 @@ def main() -> None:
         "method": args.method, "backbone": args.backbone, "image_size": args.image_size,
         "batch_size": args.batch_size, "compile": args.compile, "profiled_steps": args.steps,
         "wall_ms_per_step": wall_ms, "images_per_s_while_profiling": args.batch_size / wall_ms * 1e3,
+        "page_faults_per_step": (faults[args.warmup + args.steps] - faults[args.warmup]) / args.steps,
         "kernel_ms_per_step": kernel_ms, "device_busy_fraction": kernel_ms / wall_ms if kernels else None,
         "ranges_per_step": per_step,
         "top_kernels": [{"name": a.key[:120], "ms_per_step": a.self_device_time_total / 1e3 / args.steps,

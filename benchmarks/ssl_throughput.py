@@ -13,9 +13,10 @@ views, augmentations included, with the same optimizer (AdamW) and precision (bf
   ``BYOLTransform``, ...) on PIL images in a torchvision ``DataLoader`` with ``--workers``
   worker processes, its heads, loss and momentum update, a plain PyTorch loop.
 
-Reports images/second (steady state, after ``--warmup`` steps), time per epoch of 50,000
-images, peak memory (CUDA allocator on GPU; on CPU the process's max RSS so far, so lightly's
-figure includes ours) and the ratio.
+Each pipeline runs in a fresh Python process of its own, one after the other, so neither
+inherits the other's allocator state, compiled kernels or memory peak. Reports images/second
+(steady state, after ``--warmup`` steps), time per epoch of 50,000 images, peak memory (CUDA
+allocator on GPU; on CPU the process's max RSS, DataLoader workers not included) and the ratio.
 Requires ``pip install lightly`` (the ``bench`` extra).
 """
 
@@ -23,9 +24,12 @@ from __future__ import annotations
 
 import argparse
 import math
+import multiprocessing
 import os
 import resource
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
@@ -46,6 +50,23 @@ def peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated() / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def measured(rate: Callable[..., float], **kwargs: object) -> dict[str, float]:
+    """Images/s of ``rate(**kwargs)``, with this process's peak memory and the minor page faults
+    per step of the run (warm-up included; each is the kernel handing the process a fresh page)."""
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    images_per_s = rate(**kwargs)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+    return {"images_per_s": images_per_s, "peak_memory_mb": peak_memory_mb(kwargs["device"]),
+            "page_faults_per_step": faults / (kwargs["steps"] + kwargs["warmup"])}
+
+
+def in_fresh_process(fn: Callable[..., dict], **kwargs: object) -> dict:
+    """``fn(**kwargs)`` run in a new Python process (spawned, so it shares no CUDA context,
+    allocator state or compiled code with this one)."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(fn, **kwargs).result()
 
 
 def make_backbone(name: str) -> nn.Module:
@@ -181,18 +202,20 @@ def main() -> None:
 
     rows = {}
     for name in args.methods:
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats()
-        ours = sslcourse_rate(name, images, args.backbone, args.batch_size, args.steps, args.warmup, device,
-                              args.compile)
-        ours_mem = peak_memory_mb(device)
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats()
-        theirs = lightly_rate(name, images, args.backbone, args.batch_size, args.steps, args.warmup, device,
-                              args.workers)
-        rows[name] = {"sslcourse_images_per_s": ours, "lightly_images_per_s": theirs, "ratio": ours / theirs,
-                      "sslcourse_epoch_s": 50_000 / ours, "lightly_epoch_s": 50_000 / theirs,
-                      "sslcourse_peak_memory_mb": ours_mem, "lightly_peak_memory_mb": peak_memory_mb(device)}
+        common = {"method_name": name, "images": images, "batch_size": args.batch_size, "steps": args.steps,
+                  "warmup": args.warmup, "device": device}
+        ours = in_fresh_process(measured, rate=sslcourse_rate, backbone=args.backbone, compile=args.compile,
+                                **common)
+        theirs = in_fresh_process(measured, rate=lightly_rate, backbone_name=args.backbone, workers=args.workers,
+                                  **common)
+        rows[name] = {"sslcourse_images_per_s": ours["images_per_s"], "lightly_images_per_s": theirs["images_per_s"],
+                      "ratio": ours["images_per_s"] / theirs["images_per_s"],
+                      "sslcourse_epoch_s": 50_000 / ours["images_per_s"],
+                      "lightly_epoch_s": 50_000 / theirs["images_per_s"],
+                      "sslcourse_peak_memory_mb": ours["peak_memory_mb"],
+                      "lightly_peak_memory_mb": theirs["peak_memory_mb"],
+                      "sslcourse_page_faults_per_step": ours["page_faults_per_step"],
+                      "lightly_page_faults_per_step": theirs["page_faults_per_step"]}
         print(name, {k: round(v, 2) for k, v in rows[name].items()}, flush=True)
     write_record(args.out, {
         "backbone": args.backbone, "image_size": args.image_size, "batch_size": args.batch_size,
