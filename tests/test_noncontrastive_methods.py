@@ -14,7 +14,7 @@ from sslcourse.backbones import ConvNet
 from sslcourse.data import Batch, DeviceLoader, MultiViewLoader, make_shapes
 from sslcourse.methods import BYOL, DINO, WMSE, BarlowTwins, SimSiam, SwAV, VICReg
 from sslcourse.schedules import cosine_momentum
-from sslcourse.train import fit
+from sslcourse.train import fit, make_optimizer
 from sslcourse.vit import TinyViT
 
 
@@ -37,6 +37,19 @@ def test_byol_target_gets_no_gradient_and_follows_an_exact_ema():
     m = cosine_momentum(3, 10, 0.9)
     for t, t0, o in zip(byol.target_backbone.parameters(), before, byol.backbone.parameters(), strict=True):
         assert torch.allclose(t, m * t0 + (1 - m) * o, atol=1e-7)
+
+
+@pytest.mark.parametrize("predictor", [True, False])
+def test_byol_predictor_learning_rate_scale_reaches_the_optimizer(predictor):
+    byol = BYOL(ConvNet(width=4, depth=2), hidden_dim=16, projection_dim=8, predictor=predictor,
+                predictor_lr_scale=10.0)
+    optimizer = make_optimizer(byol, lr=1e-3)
+    scales = {id(p): g["lr_scale"] for g in optimizer.param_groups for p in g["params"]}
+    assert all(scales[id(p)] == 10.0 for p in byol.predictor.parameters())
+    assert all(scales[id(p)] == 1.0 for p in [*byol.backbone.parameters(), *byol.projector.parameters()])
+    # every trainable parameter is optimised once; the target is not
+    assert len(scales) == sum(p.numel() > 0 for p in byol.parameters() if p.requires_grad)
+    assert not any(id(p) in scales for p in byol.target_backbone.parameters())
 
 
 class ConstantPredictor(nn.Module):
