@@ -62,8 +62,9 @@ def build_method(name: str, make_backbone: Callable[[int], nn.Module], num_class
     if name == "wmse":  # 64 dimensions (the paper's CIFAR setting), fewer for very narrow heads
         return WMSE(backbone, hidden_dim=width, projection_dim=min(64, width // 2))
     if name == "dino":
-        # BatchNorm in the head: measured to learn faster on the shapes. Momentum 0.95: over runs
-        # of 1,600-2,000 ci steps +10 to +13 kNN points over random weights, 0.99 +8 to +11.
+        # BatchNorm in the head: measured to learn faster on the shapes. Momentum 0.95: +10 to +13
+        # kNN points over random weights after 1,600 ci steps (three seeds), +12 to +15 after 2,000;
+        # 0.99: +8 to +11.
         return DINO(backbone, out_dim=1024, hidden_dim=width, bottleneck_dim=min(256, width), base_momentum=0.95,
                     head_batch_norm=True)
     if name == "swav":  # 30 prototypes, about 4x the shape classes: measured +12 vs +10.5 kNN points with 100-300
