@@ -1,4 +1,4 @@
-"""Downstream evaluation of frozen representations (Course: ch. 1 §downstream evaluation).
+"""Downstream evaluation of frozen representations (Course: :ref:`ch1-downstream`).
 
 - ``extract_features``: run a frozen encoder over a dataset once (inference mode: BatchNorm
   uses its running statistics, no dropout).
@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -20,10 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import augment
-from .data import DeviceLoader, ImageSet, MultiViewLoader
-from .methods import Supervised
-from .train import default_device, fit
+from .data import ImageSet
 
 
 @torch.no_grad()
@@ -88,7 +84,7 @@ def knn_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tenso
 @torch.no_grad()
 def ncc_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor) -> float:
     """Return the accuracy of the nearest-class-centre classifier (Euclidean distance to the
-    mean training feature of each class). Course: ch. 1; ch. 7 (Ben-Shaul et al. 2023)."""
+    mean training feature of each class; Ben-Shaul et al. 2023). Course: :ref:`ch1-knn`."""
     _check_pair(train_x, train_y, "train")
     classes = train_y.unique()
     centres = torch.stack([train_x[train_y == c].float().mean(0) for c in classes])  # (C, D)
@@ -189,24 +185,6 @@ def _check_pair(x: Tensor, y: Tensor, what: str) -> None:
     if x.ndim != 2 or y.ndim != 1 or len(x) != len(y):
         raise ValueError(f"{what} features must be (N, D) with labels (N,); got {tuple(x.shape)} "
                          f"and {tuple(y.shape)}")
-
-
-def fine_tune(backbone: nn.Module, train: ImageSet, test: ImageSet, steps: int = 200, lr: float = 2e-3,
-              backbone_lr_scale: float = 0.1, batch_size: int = 64, seed: int = 0,
-              device: str | torch.device | None = None) -> float:
-    """Return the test accuracy after fine-tuning a *copy* of ``backbone`` with a new linear head.
-
-    The head learns at ``lr``, the pre-trained backbone at ``lr * backbone_lr_scale`` (a lower
-    rate keeps what pre-training learned), with crop-and-flip views, through ``train.fit``.
-    Course: ch. 1 §fine-tuning (few labels: linear probing often wins).
-    """
-    device = torch.device(device) if device is not None else default_device()
-    method = Supervised(copy.deepcopy(backbone), train.num_classes, backbone_lr_scale=backbone_lr_scale)
-    view = augment.ViewRecipe(size=train.image_size, crop_scale=(0.6, 1.0), jitter_p=0.0, gray_p=0.0, blur_p=0.0)
-    loader = MultiViewLoader(DeviceLoader(train, min(batch_size, len(train)), device=device, seed=seed), [view])
-    fit(method, loader, steps, lr=lr, device=device, progress=False, log_every=max(1, steps // 4))
-    logits = extract_features(lambda x: method.classifier(method.backbone(x)), test, device=device)
-    return (logits.argmax(1) == test.labels.cpu()).float().mean().item()
 
 
 def kmeans_scores(features: Tensor, labels: Tensor, n_clusters: int | None = None, seed: int = 0) -> dict[str, float]:

@@ -5,10 +5,10 @@ profile says, then measure kNN accuracy of its frozen features against two basel
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 import torch
 
@@ -17,9 +17,9 @@ from .backbones import build_backbone
 from .data import DeviceLoader, ImageSet, MultiViewLoader, load_dataset
 from .distributed import prepare_for_distributed, rank_and_world_size
 from .evaluate import extract_features, knn_accuracy, linear_probe, raw_pixels
-from .methods import Method, MoCo, SimCLR, build_method
+from .methods import Method, build_method, method_spec
 from .profiles import Profile, get_profile
-from .train import default_device, fit, seed_everything
+from .train import default_device, fit, load_checkpoint, seed_everything
 
 
 @dataclass
@@ -30,7 +30,7 @@ class RunResult:
     history: list[dict]
     knn: float  # kNN accuracy of the trained backbone on the test set
     train_seconds: float
-    images_per_s: float  # training images (each seen as all its views) per second
+    images_per_s: float | None  # training images (each seen as all its views) per second; None: none trained
     extra: dict = field(default_factory=dict)
 
 
@@ -63,18 +63,19 @@ def raw_pixel_knn(train: ImageSet, test: ImageSet) -> float:
 
 
 def views_for(method_name: str, dataset: str, size: int) -> list[augment.ViewRecipe]:
-    """Return the view recipes the course uses for ``method_name`` on ``dataset``.
+    """Return the view recipes the course trains ``method_name`` on, for ``dataset`` at ``size``
+    pixels: its declaration's (``methods.SPECS[method_name].views``)."""
+    spec = method_spec(method_name)
+    if spec.views is None:
+        raise ValueError(f"{method_name} trains on {spec.inputs}, not on image views")
+    return spec.views(dataset, size)
 
-    Supervised training gets one mild view (crop and flip); SSL methods get the shapes
-    recipe on the shapes dataset and SimCLR's recipe elsewhere. CMC gets one view without
-    colour changes (it jitters each channel group itself; see ``methods.build_method``);
-    DINO and SwAV get two global views (``augment.with_local_crops`` adds multi-crop)."""
-    if method_name == "supervised":
-        return [augment.ViewRecipe(size=size, crop_scale=(0.5, 1.0), jitter_p=0.0, gray_p=0.0, blur_p=0.0)]
-    recipes = augment.shapes_views(size) if dataset == "shapes" else augment.simclr_views(size)
-    if method_name == "cmc":  # one view, cropped and flipped: CMC jitters colour per channel group
-        return [dataclasses.replace(recipes[0], jitter_p=0.0, gray_p=0.0)]
-    return recipes
+
+def build_for_profile(method_name: str, profile: Profile, num_classes: int = 10, **overrides: object) -> Method:
+    """Return ``method_name`` with the course's settings at ``profile``'s sizes (its backbone, head
+    width and temperature), except ``overrides`` of constructor arguments."""
+    return build_method(method_name, partial(make_backbone, profile), num_classes,
+                        head_hidden_dim=profile.head_hidden_dim, temperature=profile.temperature, **overrides)
 
 
 def train_and_evaluate(method_name: str = "simclr", dataset: str = "shapes", profile: Profile | str | None = None,
@@ -82,7 +83,7 @@ def train_and_evaluate(method_name: str = "simclr", dataset: str = "shapes", pro
                        data: tuple[ImageSet, ImageSet] | None = None,
                        checkpoint_path: str | None = None, method: Method | None = None,
                        batch_size: int | None = None, knn_every: int = 0,
-                       compile: bool | None = None) -> RunResult:
+                       compile: bool | None = None, checkpoint_every: int | None = None) -> RunResult:
     """Train ``method_name`` on ``dataset`` with the profile's sizes; return the kNN result.
 
     ``data`` skips loading when the caller already has (train, test); ``steps`` and
@@ -90,7 +91,8 @@ def train_and_evaluate(method_name: str = "simclr", dataset: str = "shapes", pro
     another temperature) instead of ``build_method(method_name)``, with ``method_name``'s views.
     ``knn_every`` > 0 adds the test kNN accuracy ("knn") to the history every that many steps,
     for time-to-accuracy curves (the evaluation time is not counted as training time).
-    ``compile`` overrides the profile's ``torch.compile`` choice.
+    ``compile`` overrides the profile's ``torch.compile`` choice. With ``checkpoint_path`` the run
+    is saved every ``checkpoint_every`` steps (default: the profile's) and resumed from there.
     """
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
     seed_everything(seed)
@@ -101,21 +103,22 @@ def train_and_evaluate(method_name: str = "simclr", dataset: str = "shapes", pro
     loader = MultiViewLoader(DeviceLoader(train, batch_size // world_size, device=device, seed=seed, rank=rank,
                                           world_size=world_size),
                              views_for(method_name, dataset, train.image_size))
-    method = method or build_method(method_name, partial(make_backbone, profile), train.num_classes,
-                                    head_hidden_dim=profile.head_hidden_dim, temperature=profile.temperature)
+    method = method or build_for_profile(method_name, profile, train.num_classes)
     method = prepare_for_distributed(method.to(device))
+    done_before = load_checkpoint(checkpoint_path)["step"] if checkpoint_path and Path(checkpoint_path).exists() else 0
     t0 = time.perf_counter()
     evaluate = (lambda m: {"knn": knn_of(m, train, test, device)}) if knn_every else None
     history = fit(method, loader, steps or profile.steps, lr=profile.lr, device=device,
                   compile=profile.compile if compile is None else compile, progress=progress,
-                  checkpoint_path=checkpoint_path, evaluate=evaluate, evaluate_every=knn_every)
+                  checkpoint_path=checkpoint_path, evaluate=evaluate, evaluate_every=knn_every,
+                  checkpoint_every=profile.checkpoint_every if checkpoint_every is None else checkpoint_every)
     # with knn_every, fit's clock (which stops while evaluating) is the training time
     seconds = history[-1]["time_s"] if knn_every else time.perf_counter() - t0
-    n_images = history[-1]["step"] * batch_size
+    n_images = (history[-1]["step"] - done_before) * batch_size  # what this call trained, not the resumed part
     knn = history[-1].get("knn")  # fit evaluated the last step when knn_every is set
     if knn is None:
         knn = knn_of(method, train, test, device)
-    return RunResult(method, history, knn, seconds, n_images / seconds)
+    return RunResult(method, history, knn, seconds, n_images / seconds if n_images else None)
 
 
 def contrastive_sweeps(profile: Profile, data: tuple[ImageSet, ImageSet], steps: int, batch_size: int,
@@ -135,15 +138,14 @@ def contrastive_sweeps(profile: Profile, data: tuple[ImageSet, ImageSet], steps:
     def simclr(temperature: float, batch: int) -> float:
         if (temperature, batch) not in done:
             seed_everything(0)
-            method = SimCLR(make_backbone(profile), hidden_dim=profile.head_hidden_dim, temperature=temperature)
+            method = build_for_profile("simclr", profile, temperature=temperature)
             done[temperature, batch] = train_and_evaluate("simclr", "shapes", profile, data=data, steps=steps,
                                                           batch_size=batch, method=method, progress=False).knn
         return done[temperature, batch]
 
     def moco(queue_size: int) -> float:
-        seed_everything(0)  # MoCo with the settings of build_method, only the queue length varies
-        method = MoCo(make_backbone(profile), hidden_dim=profile.head_hidden_dim, temperature=0.1,
-                      queue_size=queue_size, symmetric=True)
+        seed_everything(0)  # MoCo with the course's settings, only the queue length varies
+        method = build_for_profile("moco", profile, queue_size=queue_size)
         return train_and_evaluate("moco", "shapes", profile, data=data, steps=queue_steps or steps,
                                   batch_size=queue_batch_size, method=method, progress=False).knn
 
@@ -154,17 +156,14 @@ def contrastive_sweeps(profile: Profile, data: tuple[ImageSet, ImageSet], steps:
 
 def probe_before_and_after_head(method: Method, train: ImageSet, test: ImageSet,
                                 factors: tuple[str, ...] = ("color", "bg_color")) -> dict[str, dict[str, float]]:
-    """Linear-probe accuracy of the backbone output h and of the projection z = head(h) of a
-    method with a ``projection_head`` (SimCLR, MoCo, SupCon), on the class and on generating
-    ``factors`` of the shapes (Course: ch. 5 §why evaluate h).
+    """Linear-probe accuracy of the backbone output h (``encode``) and of z = projection_head(h)
+    (``embed``) of any image method, on the class and on generating ``factors`` of the shapes
+    (Course: :ref:`ch5-why-h`).
 
     Returns {"h": {"class": acc, factor: acc, ...}, "z": {...}}."""
-    def projection(x: torch.Tensor) -> torch.Tensor:
-        return method.projection_head(method.backbone(x))
-
     targets = {"class": (train.labels, test.labels)} | {f: (train.factors[f], test.factors[f]) for f in factors}
-    result, device = {}, next(method.parameters()).device  # `projection` has no parameters to tell
-    for name, encoder in [("h", method), ("z", projection)]:
+    result, device = {}, next(method.parameters()).device  # `embed` is not a module to ask
+    for name, encoder in [("h", method), ("z", method.embed)]:
         f_train = extract_features(encoder, train, device=device)
         f_test = extract_features(encoder, test, device=device)
         result[name] = {t: linear_probe(f_train, y_train, f_test, y_test).accuracy

@@ -1,4 +1,4 @@
-"""``fit``: the one training loop of the course, for every method (Course: ch. 0 §training).
+"""``fit``: the one training loop of the course, for every method (Course: :ref:`ch0-first-run`).
 
 What it does, in order, at every step: make the batch's views (the loader), run the
 method's ``training_step`` under bf16 autocast on a GPU, step the optimizer with the
@@ -14,6 +14,8 @@ import ctypes
 import os
 import platform
 import random
+import signal
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -31,6 +33,7 @@ from .methods.base import Method
 from .schedules import warmup_cosine
 
 OPTIMIZERS = ["adamw", "sgd"]
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -39,6 +42,16 @@ class NonFiniteLossError(RuntimeError):
 
 class CheckpointError(RuntimeError):
     """Raised when a checkpoint cannot be read; the file on disk is left untouched."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """Raised by ``fit`` after SIGINT (Ctrl-C) or SIGTERM (a closing Colab session, a cluster's
+    preemption): the step in progress was finished and, with a checkpoint path, saved."""
+
+    def __init__(self, signum: int, step: int, checkpoint_path: str | Path | None) -> None:
+        saved = f"; checkpoint saved to {checkpoint_path}: run again to resume" if checkpoint_path else ""
+        super().__init__(f"stopped by {signal.Signals(signum).name} after step {step}{saved}")
+        self.signum, self.step, self.checkpoint_path = signum, step, checkpoint_path
 
 
 def default_device() -> torch.device:
@@ -82,6 +95,26 @@ def make_optimizer(model: nn.Module, name: str = "adamw", lr: float = 2e-3,
     nanoGPT and most SSL code). Each group keeps its ``lr_scale`` for ``fit``'s schedule."""
     specs = model.param_groups() if hasattr(model, "param_groups") else [
         {"params": [p for p in model.parameters() if p.requires_grad], "lr_scale": 1.0}]
+    return _optimizer(specs, name, lr, weight_decay)
+
+
+def make_optimizers(method: Method, name: str = "adamw", lr: float = 2e-3,
+                    weight_decay: float = 1e-4) -> dict[str | None, torch.optim.Optimizer]:
+    """Return the optimizers ``fit`` steps, by player: {None: one optimizer} for most methods,
+    one per name of ``method.players`` (each over the parameter groups tagged with it) for
+    methods updated in turn, such as a GAN's discriminator and generator."""
+    if not method.players:
+        return {None: make_optimizer(method, name, lr, weight_decay)}
+    specs = method.param_groups()
+    untagged = [g for g in specs if g.get("player") not in method.players]
+    if untagged:
+        raise ValueError(f"{type(method).__name__}.param_groups() must tag every group with one of its players "
+                         f"{method.players} (key 'player'); {len(untagged)} group(s) are not")
+    return {player: _optimizer([g for g in specs if g["player"] == player], name, lr, weight_decay)
+            for player in method.players}
+
+
+def _optimizer(specs: list[dict], name: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:
     groups = []
     for spec in specs:
         params = [p for p in spec["params"] if p.requires_grad]
@@ -123,9 +156,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return state
 
 
-def _batches(loader: Iterable[Batch]) -> Iterator[tuple[int, Batch]]:
+def _batches(loader: Iterable[Batch], epoch: int = 0) -> Iterator[tuple[int, Batch]]:
     """Yield (epoch, batch) forever, re-iterating the loader at each epoch."""
-    epoch = 0
     while True:
         empty = True
         for batch in loader:
@@ -134,15 +166,6 @@ def _batches(loader: Iterable[Batch]) -> Iterator[tuple[int, Batch]]:
         if empty:
             raise ValueError("the loader yielded no batch (dataset smaller than one batch?)")
         epoch += 1
-
-
-def _to_device(batch: Batch, device: torch.device) -> Batch:
-    def moved(v: Tensor) -> Tensor:  # channels_last exists for images (4-D) only, not sequences
-        fmt = torch.channels_last if v.ndim == 4 else torch.contiguous_format
-        return v.to(device, non_blocking=True).contiguous(memory_format=fmt)
-
-    views = [moved(v) for v in batch.views]
-    return Batch(views=views, labels=batch.labels.to(device, non_blocking=True))
 
 
 def fit(
@@ -164,11 +187,14 @@ def fit(
     evaluate: Callable[[Method], dict[str, float]] | None = None,
     evaluate_every: int = 0,
     on_step: Callable[[int], None] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> list[dict]:
     """Train ``method`` for ``steps`` optimizer steps; return one history record per log step.
+    The method is left in eval mode, on ``device``.
 
     Args:
-        method: any method of ``sslcourse.methods`` (the training_step contract).
+        method: any method of ``sslcourse.methods`` (the training_step contract). A method
+            with ``players`` gets one optimizer per player, stepped in turn at every step.
         loader: re-iterable source of ``Batch`` (e.g. ``MultiViewLoader``); re-iterated per epoch.
         steps: total optimizer steps (the schedule's length).
         lr, weight_decay, optimizer: see ``make_optimizer``; lr follows ``warmup_cosine``.
@@ -177,10 +203,13 @@ def fit(
             the step runs under bf16 autocast; on a CPU ``keep_freed_memory`` is applied.
         compile: wrap ``training_step`` in ``torch.compile``.
         checkpoint_path: if given, resume from it when it exists, and save to it (atomically)
-            every ``checkpoint_every`` steps (0: only at the end).
+            every ``checkpoint_every`` steps (0: only at the end), and when SIGINT or SIGTERM
+            stops the run. A checkpoint holds the weights, the optimizer, the history, the
+            random generators and the loader's position (``state_dict``, if it has one), so a
+            resumed run sees the batches an uninterrupted one would.
         log_every: steps per history record (and per host-device synchronisation).
         progress: show a tqdm progress bar.
-        max_seconds: stop early (after a log step) once this much wall time has passed.
+        max_seconds: stop early (after a log step) once this much training time has passed.
         evaluate: called with the method in eval mode every ``evaluate_every`` steps (and at
             the last step); the values it returns join that step's history record (e.g. an
             online kNN accuracy for time-to-accuracy curves). Its time is left out of
@@ -188,95 +217,191 @@ def fit(
         evaluate_every: steps between evaluations; a multiple of ``log_every``.
         on_step: called after every optimizer step with the number of steps done
             (e.g. ``torch.profiler.profile.step``).
+        clock: seconds, for "time_s", "images_per_s" and ``max_seconds`` (tests pass a fake one).
 
     Returns:
         list of dicts with "step", "epoch", "lr", "time_s", "images_per_s" and the mean of
-        every value ``training_step`` returned over the last ``log_every`` steps;
-        ``pandas.DataFrame(history)`` gives a table.
+        every value ``training_step`` returned over the last ``log_every`` steps (for a method
+        with players: each player's values with the player's name appended, e.g.
+        "loss_generator", and "loss", their sum); ``pandas.DataFrame(history)`` gives a table.
 
     Raises:
         NonFiniteLossError: the loss became NaN/inf; the message names the step and terms.
         CheckpointError: ``checkpoint_path`` exists but cannot be read.
+        TrainingInterrupted: SIGINT or SIGTERM arrived; the finished steps were saved.
     """
     if evaluate is not None and (evaluate_every <= 0 or evaluate_every % log_every):
         raise ValueError(f"evaluate_every={evaluate_every} must be a positive multiple of log_every={log_every}")
-    device = torch.device(device) if device is not None else default_device()
-    # channels_last (NHWC) on every device: cuDNN's and oneDNN's fast convolution kernels use it
-    # (measured on 2 CPU cores: the ci SimCLR step 1.3-1.5x faster).
-    method.to(device).to(memory_format=torch.channels_last)
-    if device.type == "cpu":
-        keep_freed_memory()
-    opt = make_optimizer(method, optimizer, lr, weight_decay)
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    device = _prepare(method, device)
+    optimizers = make_optimizers(method, optimizer, lr, weight_decay)
     warmup = max(1, steps // 20) if warmup_steps is None else warmup_steps
-    start, history = 0, []
+    start, epoch, history = 0, 0, []
     if checkpoint_path is not None and Path(checkpoint_path).exists():
-        state = load_checkpoint(checkpoint_path, device)
-        method.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        start, history = state["step"], state.get("history", [])
+        start, epoch, history = _restore(load_checkpoint(checkpoint_path, device), method, optimizers, loader)
     step_fn = _compiled_or_eager(method.training_step) if compile else method.training_step
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
                 else contextlib.nullcontext())
 
     def checkpoint(step: int) -> None:
         if checkpoint_path is not None and rank_and_world_size()[0] == 0:  # one writer under DDP
-            save_checkpoint(checkpoint_path, {"model": method.state_dict(), "optimizer": opt.state_dict(),
-                                              "step": step, "history": history})
+            save_checkpoint(checkpoint_path, _state(method, optimizers, loader, step, epoch, history))
 
     method.train()
     window: list[dict[str, Tensor]] = []
-    t0 = time.perf_counter()
-    t_log, images_since_log = t0, 0
-    rank, _ = rank_and_world_size()
-    bar = tqdm(total=steps, initial=start, disable=not progress or rank != 0, dynamic_ncols=True, mininterval=1.0)
-    data = _batches(loader)
-    for step in range(start, steps):
-        # The named ranges show up in torch.profiler traces (benchmarks/profile_step.py); without
-        # a profiler running each costs about a microsecond.
-        with record_function("views"):
-            epoch, batch = next(data)
-            batch = _to_device(batch, device)
-        for group in opt.param_groups:
-            group["lr"] = lr * group["lr_scale"] * warmup_cosine(step, steps, warmup)
-        with record_function("forward"), autocast:
-            out = step_fn(batch)
-        with record_function("backward"):
-            opt.zero_grad(set_to_none=True)
-            out["loss"].backward()
-        with record_function("optimizer"):
-            average_gradients(method)  # no-op in one process; DDP's gradient averaging under torchrun
-            opt.step()
+    timer = _Timer(clock)
+    bar = tqdm(total=steps, initial=start, disable=not progress or rank_and_world_size()[0] != 0,
+               dynamic_ncols=True, mininterval=1.0)
+    data = _batches(loader, epoch)
+    with _signals_caught() as caught:
+        for step in range(start, steps):
+            with record_function("views"):  # named ranges show in torch.profiler traces
+                epoch, batch = next(data)
+                batch = batch.to(device)
+            rate = lr * warmup_cosine(step, steps, warmup)
+            for opt in optimizers.values():
+                for group in opt.param_groups:
+                    group["lr"] = rate * group["lr_scale"]
+            window.append(_update(method, step_fn, batch, optimizers, autocast))
             method.on_after_step(step, steps)
-        window.append({k: v.detach() for k, v in out.items()})
-        images_since_log += len(batch.labels)
+            timer.count(len(batch))
 
-        last = step + 1 == steps
-        if (step + 1) % log_every == 0 or last or device.type == "cpu":
-            _raise_if_non_finite(window, step + 1 - len(window))
-        if (step + 1) % log_every == 0 or last:
-            now = time.perf_counter()
-            record = {"step": step + 1, "epoch": epoch, "lr": lr * warmup_cosine(step, steps, warmup),
-                      "time_s": now - t0, "images_per_s": images_since_log / (now - t_log)}
-            record.update({k: torch.stack([w[k].float() for w in window]).mean().item() for k in window[0]})
-            if evaluate is not None and ((step + 1) % evaluate_every == 0 or last):
-                record.update(_evaluated(method, evaluate))
-                paused = time.perf_counter() - now
-                t0, now = t0 + paused, now + paused  # the clock stops while evaluating
-            history.append(record)
-            window, t_log, images_since_log = [], now, 0
-            bar.set_postfix(loss=f"{record['loss']:.3f}")
-            if checkpoint_every and (step + 1) % checkpoint_every == 0:
+            last = step + 1 == steps
+            if (step + 1) % log_every == 0 or last or device.type == "cpu":
+                _raise_if_non_finite(window, step + 1 - len(window))
+            if (step + 1) % log_every == 0 or last:
+                record = {"step": step + 1, "epoch": epoch, "lr": rate, **timer.lap(),
+                          **{k: torch.stack([w[k].float() for w in window]).mean().item() for k in window[0]}}
+                if evaluate is not None and ((step + 1) % evaluate_every == 0 or last):
+                    with timer.paused():
+                        record.update(_evaluated(method, evaluate))
+                history.append(record)
+                window = []
+                bar.set_postfix(loss=f"{record['loss']:.3f}")
+                if checkpoint_every and (step + 1) % checkpoint_every == 0:
+                    checkpoint(step + 1)
+                if max_seconds is not None and record["time_s"] > max_seconds:
+                    bar.update(step + 1 - bar.n)
+                    break
+            bar.update(1)
+            if on_step is not None:
+                on_step(step + 1)
+            if caught:
                 checkpoint(step + 1)
-            if max_seconds is not None and now - t0 > max_seconds:
-                bar.update(step + 1 - bar.n)
-                break
-        bar.update(1)
-        if on_step is not None:
-            on_step(step + 1)
+                bar.close()
+                raise TrainingInterrupted(caught[0], step + 1, checkpoint_path)
     bar.close()
     checkpoint(history[-1]["step"] if history else start)
     method.eval()
     return history
+
+
+def _prepare(method: Method, device: str | torch.device | None) -> torch.device:
+    """Move ``method`` to ``device`` (default: ``default_device()``) in channels_last, the layout
+    of cuDNN's and oneDNN's fast convolution kernels; on a CPU, keep freed memory."""
+    device = torch.device(device) if device is not None else default_device()
+    method.to(device).to(memory_format=torch.channels_last)
+    if device.type == "cpu":
+        keep_freed_memory()
+    return device
+
+
+def _update(method: Method, step_fn: Callable[..., dict[str, Tensor]], batch: Batch,
+            optimizers: dict[str | None, torch.optim.Optimizer], autocast: contextlib.AbstractContextManager
+            ) -> dict[str, Tensor]:
+    """One training step: for each optimizer in turn, forward, backward, step. Returns the
+    step's values, detached (a player's with its name appended, and "loss" their sum)."""
+    values: dict[str, Tensor] = {}
+    for player, opt in optimizers.items():
+        with record_function("forward"), autocast:
+            out = step_fn(batch) if player is None else step_fn(batch, player)
+        with record_function("backward"):
+            method.zero_grad(set_to_none=True)  # every parameter: a generator's loss reaches the discriminator
+            out["loss"].backward()
+        with record_function("optimizer"):
+            average_gradients(method)  # no-op in one process; DDP's gradient averaging under torchrun
+            opt.step()
+        values.update({k if player is None else f"{k}_{player}": v.detach() for k, v in out.items()})
+    if None not in optimizers:
+        values["loss"] = sum(values[f"loss_{player}"] for player in optimizers)
+    return values
+
+
+class _Timer:
+    """Training time and images per second between log steps, paused while evaluating."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.start = self.last = clock()
+        self.images = 0
+
+    def count(self, images: int) -> None:
+        self.images += images
+
+    def lap(self) -> dict[str, float]:
+        """Return "time_s" since the start and "images_per_s" since the last lap."""
+        now = self.clock()
+        lap = {"time_s": now - self.start, "images_per_s": self.images / max(now - self.last, 1e-9)}
+        self.last, self.images = now, 0
+        return lap
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        t = self.clock()
+        yield
+        paused = self.clock() - t
+        self.start, self.last = self.start + paused, self.last + paused
+
+
+@contextlib.contextmanager
+def _signals_caught() -> Iterator[list[int]]:
+    """Within the block, SIGINT and SIGTERM are noted in the yielded list instead of stopping
+    the process, so that ``fit`` can finish its step and save. Handlers can only be installed
+    from the main thread; elsewhere the signals keep their usual effect."""
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in STOP_SIGNALS}
+    try:
+        yield caught
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _state(method: Method, optimizers: dict[str | None, torch.optim.Optimizer], loader: object, step: int,
+           epoch: int, history: list[dict]) -> dict:
+    """What a checkpoint holds: everything a resumed run needs to continue as if never stopped."""
+    return {"model": method.state_dict(), "optimizer": {p: o.state_dict() for p, o in optimizers.items()},
+            "step": step, "epoch": epoch, "history": history,
+            "loader": loader.state_dict() if hasattr(loader, "state_dict") else None,
+            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}}
+
+
+def _restore(state: dict, method: Method, optimizers: dict[str | None, torch.optim.Optimizer],
+             loader: object) -> tuple[int, int, list[dict]]:
+    """Load ``state`` (``_state``) into the method, optimizers, loader and generators; return
+    (step, epoch, history)."""
+    method.load_state_dict(state["model"])
+    if "param_groups" in state["optimizer"]:  # written before checkpoints held one optimizer per player
+        state["optimizer"] = {None: state["optimizer"]}
+    if set(state["optimizer"]) != set(optimizers):
+        raise CheckpointError(f"the checkpoint has optimizers {sorted(map(str, state['optimizer']))}, "
+                              f"this method {sorted(map(str, optimizers))}: it was written by another method")
+    for player, opt in optimizers.items():
+        opt.load_state_dict(state["optimizer"][player])
+    if state.get("loader") is not None and hasattr(loader, "load_state_dict"):
+        loader.load_state_dict(state["loader"])
+    if "rng" in state:
+        torch.set_rng_state(state["rng"]["torch"].cpu())
+        np.random.set_state(state["rng"]["numpy"])
+        random.setstate(state["rng"]["python"])
+        if state["rng"]["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
+    return state["step"], state.get("epoch", 0), state.get("history", [])
 
 
 def _evaluated(method: Method, evaluate: Callable[[Method], dict[str, float]]) -> dict[str, float]:

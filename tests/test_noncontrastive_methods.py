@@ -46,7 +46,7 @@ def test_byol_predictor_learning_rate_scale_reaches_the_optimizer(predictor):
     optimizer = make_optimizer(byol, lr=1e-3)
     scales = {id(p): g["lr_scale"] for g in optimizer.param_groups for p in g["params"]}
     assert all(scales[id(p)] == 10.0 for p in byol.predictor.parameters())
-    assert all(scales[id(p)] == 1.0 for p in [*byol.backbone.parameters(), *byol.projector.parameters()])
+    assert all(scales[id(p)] == 1.0 for p in [*byol.backbone.parameters(), *byol.projection_head.parameters()])
     # every trainable parameter is optimised once; the target is not
     assert len(scales) == sum(p.numel() > 0 for p in byol.parameters() if p.requires_grad)
     assert not any(id(p) in scales for p in byol.target_backbone.parameters())
@@ -106,7 +106,7 @@ def test_dino_center_follows_the_teacher_and_ablations_change_what_is_used():
     torch.manual_seed(0)
     dino = DINO(ConvNet(width=4, depth=2), out_dim=10, hidden_dim=16, bottleneck_dim=8, center_momentum=0.9)
     out = dino.training_step(views())
-    teacher = dino._teacher_logits.clone()
+    teacher = dino.pending["teacher_logits"].clone()
     dino.on_after_step(0, 10)
     assert torch.allclose(dino.center, 0.1 * teacher.mean(dim=(0, 1)))  # from a zero center
     assert all(p.grad is None and not p.requires_grad for p in dino.teacher_backbone.parameters())
@@ -123,7 +123,7 @@ def test_dino_multi_crop_gives_local_crops_to_the_student_only():
     batch = Batch(views=[r(x) for r in recipes], labels=torch.zeros(6))
     assert [v.shape[-1] for v in batch.views] == [8, 8, 4, 4]
     dino.training_step(batch)["loss"].backward()
-    assert dino._teacher_logits.shape == (2, 6, 10)
+    assert dino.pending["teacher_logits"].shape == (2, 6, 10)
     assert dino.backbone.pos_embed.grad is not None
 
 

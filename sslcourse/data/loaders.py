@@ -20,14 +20,40 @@ from .imageset import ImageSet
 
 @dataclass
 class Batch:
-    """One training batch: the views of every image and the labels (for supervised methods).
+    """One training batch: the views of every image, the labels, and what some methods need
+    beside images. Every field holds one row per sample; ``to(device)`` moves them all.
 
-    ``views`` is a list of float tensors (B, C, H, W) in [0, 1]; ``views[0]`` is the only
-    view for supervised training. ``labels`` are never read by the self-supervised methods.
+    Attributes:
+        views: float tensors (B, C, H, W) in [0, 1] (or (B, C, L) signals); ``views[0]`` is
+            the only view for supervised training.
+        labels: (B,) class indices; never read by the self-supervised methods.
+        tokens: (B, L) integer token ids of a text paired with each image (image-text methods).
+        masks: (B, ...) boolean masks, True where an input is hidden (masked prediction, inpainting).
+        targets: (B, ...) what a pretext task asks to predict (a rotation index, a permutation,
+            colour channels).
     """
 
     views: list[Tensor]
     labels: Tensor
+    tokens: Tensor | None = None
+    masks: Tensor | None = None
+    targets: Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def to(self, device: str | torch.device) -> Batch:
+        """Return the batch on ``device``; 4-D float views in channels_last (the layout the fast
+        convolution kernels of cuDNN and oneDNN use), everything else as it is."""
+        def image(v: Tensor) -> Tensor:
+            fmt = torch.channels_last if v.ndim == 4 and v.is_floating_point() else torch.contiguous_format
+            return v.to(device, non_blocking=True).contiguous(memory_format=fmt)
+
+        def other(v: Tensor | None) -> Tensor | None:
+            return None if v is None else v.to(device, non_blocking=True)
+
+        return Batch(views=[image(v) for v in self.views], labels=other(self.labels), tokens=other(self.tokens),
+                     masks=other(self.masks), targets=other(self.targets))
 
 
 class DeviceLoader:
@@ -63,6 +89,7 @@ class DeviceLoader:
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.rank, self.world_size = rank, world_size
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
+        self._epoch_start_state, self._position, self._skip = self.generator.get_state(), 0, 0
         n_local = len(self.images) // world_size
         if n_local < batch_size and drop_last:
             raise ValueError(f"{n_local} images per rank cannot fill one batch of {batch_size}")
@@ -73,11 +100,25 @@ class DeviceLoader:
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         n = len(self.images)
+        self._epoch_start_state = self.generator.get_state()
         order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
         order = order[self.rank : n - n % self.world_size : self.world_size].to(self.device)
-        for i in range(len(self)):
+        skip, self._skip = self._skip, 0
+        for i in range(skip, len(self)):
+            self._position = i + 1
             idx = order[i * self.batch_size : (i + 1) * self.batch_size]
             yield self.images[idx], self.labels[idx]
+
+    def state_dict(self) -> dict:
+        """Return where the loader is: the shuffling generator at the start of the current epoch
+        and the batches of that epoch already given. ``fit`` saves it in checkpoints so that a
+        resumed run sees the same batches as an uninterrupted one."""
+        return {"generator": self._epoch_start_state.clone(), "position": self._position}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Make the next iteration continue the epoch ``state`` describes (``state_dict``)."""
+        self.generator.set_state(state["generator"])
+        self._epoch_start_state, self._skip, self._position = state["generator"].clone(), state["position"], 0
 
 
 class MultiViewLoader:
@@ -97,6 +138,13 @@ class MultiViewLoader:
 
     def __len__(self) -> int:
         return len(self.loader)
+
+    def state_dict(self) -> dict:
+        """The wrapped loader's position (``DeviceLoader.state_dict``)."""
+        return self.loader.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.loader.load_state_dict(state)
 
     def __iter__(self) -> Iterator[Batch]:
         for images, labels in self.loader:

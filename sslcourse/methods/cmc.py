@@ -1,7 +1,7 @@
 """Contrastive Multiview Coding (Tian, Krishnan & Isola 2019) with two "sensory" views of
 one image: its luminance (Y) and its chrominance (Cb, Cr), each seen by its own encoder.
 
-Course: ch. 5 §where positives come from. The positive pair is the two channels groups of
+Course: :ref:`ch5-positives`, :ref:`ch5-methods`. The positive pair is the two channels groups of
 the same (augmented) image; the other images of the batch are the negatives, in both
 directions (Y -> CbCr and CbCr -> Y), which is CLIP's symmetric loss. The representation used
 for evaluation concatenates both encoders' features, as in the paper.
@@ -9,16 +9,18 @@ for evaluation concatenates both encoders' features, as in the paper.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
+from functools import partial
 
 import torch
 from torch import Tensor, nn
 
-from ..analysis import embedding_std
+from .. import augment
 from ..data import Batch
 from ..heads import mlp
 from ..losses import clip_loss
-from .base import Method
+from .base import CourseContext, Method, MethodSpec, feature_dim, ssl_views
 
 # ITU-R BT.601 RGB -> YCbCr (without the offsets, which batch norm removes anyway).
 _YCBCR = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
@@ -43,6 +45,19 @@ class LumaChromaEncoder(nn.Module):
         return torch.cat([self.luma(y), self.chroma(c)], dim=1)
 
 
+class LumaChromaHeads(nn.Module):
+    """One projection head per channel group; forward maps the concatenated features of
+    ``LumaChromaEncoder`` to the concatenated projections."""
+
+    def __init__(self, luma_dim: int, chroma_dim: int, hidden_dim: int, projection_dim: int) -> None:
+        super().__init__()
+        self.luma, self.chroma = mlp(luma_dim, hidden_dim, projection_dim), mlp(chroma_dim, hidden_dim, projection_dim)
+        self.luma_dim = luma_dim
+
+    def forward(self, h: Tensor) -> Tensor:
+        return torch.cat([self.luma(h[:, : self.luma_dim]), self.chroma(h[:, self.luma_dim :])], dim=1)
+
+
 class CMC(Method):
     """CMC between luminance and chrominance encoders: the luminance of ``batch.views[0]``
     against the chrominance of ``batch.views[-1]``. With one view this is the paper's pure
@@ -59,18 +74,35 @@ class CMC(Method):
 
     def __init__(self, luma_backbone: nn.Module, chroma_backbone: nn.Module, hidden_dim: int = 512,
                  projection_dim: int = 128, temperature: float = 0.07,
-                 colour_jitter: Callable[[Tensor], Tensor] | None = None) -> None:
-        super().__init__(LumaChromaEncoder(luma_backbone, chroma_backbone))
-        self.luma_head = mlp(luma_backbone.feature_dim, hidden_dim, projection_dim)
-        self.chroma_head = mlp(chroma_backbone.feature_dim, hidden_dim, projection_dim)
-        self.temperature, self.colour_jitter = temperature, colour_jitter
+                 color_jitter: Callable[[Tensor], Tensor] | None = None) -> None:
+        heads = LumaChromaHeads(feature_dim(luma_backbone), feature_dim(chroma_backbone), hidden_dim, projection_dim)
+        super().__init__(LumaChromaEncoder(luma_backbone, chroma_backbone), heads)
+        self.temperature, self.color_jitter = temperature, color_jitter
 
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
         luma_view, chroma_view = batch.views[0], batch.views[-1]
-        if self.colour_jitter is not None:
-            luma_view, chroma_view = self.colour_jitter(luma_view), self.colour_jitter(chroma_view)
+        if self.color_jitter is not None:
+            luma_view, chroma_view = self.color_jitter(luma_view), self.color_jitter(chroma_view)
         y, _ = luma_chroma(luma_view)
         _, c = luma_chroma(chroma_view)
-        z_luma = self.luma_head(self.backbone.luma(y))
-        z_chroma = self.chroma_head(self.backbone.chroma(c))
-        return {"loss": clip_loss(z_luma, z_chroma, self.temperature), "z_std": embedding_std(z_luma)}
+        z_luma = self.projection_head.luma(self.backbone.luma(y))
+        z_chroma = self.projection_head.chroma(self.backbone.chroma(c))
+        return {"loss": clip_loss(z_luma, z_chroma, self.temperature), **self.collapse_diagnostics(z_luma)}
+
+
+def _course_settings(context: CourseContext) -> dict:
+    # A separate colour jitter for the luminance and the chrominance input: they then share the
+    # object's outline but not its colour (ch. 5). Temperature 0.1 instead of the paper's 0.07.
+    jitter = partial(augment.color_jitter, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.5, p=1.0)
+    settings = {"temperature": 0.1, "color_jitter": jitter}
+    if context.head_width is not None:
+        settings["hidden_dim"] = context.head_width
+    return settings
+
+
+def _views(dataset: str, size: int) -> list[augment.ViewRecipe]:
+    # One view, cropped and flipped, without colour changes: CMC jitters each channel group itself.
+    return [dataclasses.replace(ssl_views(dataset, size)[0], jitter_p=0.0, gray_p=0.0)]
+
+
+SPEC = MethodSpec(name="cmc", method=CMC, settings=_course_settings, views=_views, in_channels=(1, 2))

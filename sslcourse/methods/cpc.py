@@ -1,6 +1,6 @@
 """Contrastive Predictive Coding (van den Oord, Li & Vinyals 2018) on 1-D sequences.
 
-Course: ch. 5 §CPC. A strided convolutional encoder turns a signal into latents
+Course: :ref:`ch5b-cpc`. A strided convolutional encoder turns a signal into latents
 :math:`z_t`; an autoregressive network (a GRU) summarises :math:`z_{\\le t}` into a context
 :math:`c_t`; for each step k = 1..K a bilinear score :math:`z_{t+k}^\\top W_k c_t` must pick the
 true future latent among the latents of other positions and other sequences (InfoNCE,
@@ -14,10 +14,9 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ..analysis import embedding_std
 from ..data import Batch
 from ..losses import cpc_info_nce
-from .base import Method
+from .base import Method, MethodSpec
 
 
 class SignalEncoder(nn.Module):
@@ -76,7 +75,7 @@ class CPC(Method):
         ahead = anchors[:, None] + torch.arange(1, k + 1, device=z.device)  # (A, K): t+1..t+K
         future = z[:, ahead].reshape(-1, k, z.shape[-1])  # (N*A, K, D)
         loss = cpc_info_nce(context, future, self.w)
-        return {"loss": loss, "z_std": embedding_std(z.reshape(n * t_len, -1))}
+        return {"loss": loss, **self.collapse_diagnostics(z.reshape(n * t_len, -1))}
 
     def encode(self, x: Tensor) -> Tensor:
         """The sequence's representation: its contexts averaged over time (B, context_dim)."""
@@ -85,3 +84,7 @@ class CPC(Method):
     def encode_latents(self, x: Tensor) -> Tensor:
         """The encoder's latents averaged over time (B, D): local features without order."""
         return self.backbone(x).mean(1)
+
+
+# CPC makes its own 1-D encoder (``SignalEncoder``) and trains on ``data.sequences``.
+SPEC = MethodSpec(name="cpc", method=CPC, views=None, in_channels=(), inputs="sequences")

@@ -1,11 +1,13 @@
 """DINO (Caron et al. 2021): self-distillation with no labels. A student matches the
 centred, sharpened output distribution of an EMA teacher across crops of the same image.
 
-Course: ch. 6 §DINO. Two mechanisms keep the teacher from collapsing, and each alone
-collapses in its own way (the paper's fig. 7): *centering* subtracts a running mean of the
-teacher's logits, which stops one dimension from dominating but pushes towards the uniform
-distribution; *sharpening* (a teacher temperature below the student's) pushes towards one
-dimension. ``centering=False`` and ``sharpening=False`` are the two ablations.
+Course: :ref:`ch6-distillation`, :ref:`ch6b-dino-collapses`.
+
+Two mechanisms keep the teacher from collapsing, and each alone collapses in its own way
+(the paper's fig. 7): *centering* subtracts a running mean of the teacher's logits, which
+stops one dimension from dominating but pushes towards the uniform distribution;
+*sharpening* (a teacher temperature below the student's) pushes towards one dimension.
+``centering=False`` and ``sharpening=False`` are the two ablations.
 
 Multi-crop: the first two views are the global crops (seen by teacher and student), any
 further views are smaller local crops seen by the student only (``augment.dino_views``).
@@ -25,7 +27,7 @@ from ..distributed import mean_across_ranks
 from ..heads import mlp
 from ..losses import dino_center, dino_loss
 from ..schedules import cosine_momentum
-from .base import Method, ema_update
+from .base import CourseContext, Method, MethodSpec, ema_update, feature_dim, width
 
 
 class DINOHead(nn.Module):
@@ -62,16 +64,15 @@ class DINO(Method):
                  student_temperature: float = 0.1, teacher_temperature: float = 0.04, center_momentum: float = 0.9,
                  base_momentum: float = 0.996, centering: bool = True, sharpening: bool = True,
                  head_batch_norm: bool = False) -> None:
-        super().__init__(backbone)
-        self.head = DINOHead(backbone.feature_dim, out_dim, hidden_dim, bottleneck_dim, head_batch_norm)
+        head = DINOHead(feature_dim(backbone), out_dim, hidden_dim, bottleneck_dim, head_batch_norm)
+        super().__init__(backbone, head)
         self.teacher_backbone = copy.deepcopy(backbone).requires_grad_(False)
-        self.teacher_head = copy.deepcopy(self.head).requires_grad_(False)
+        self.teacher_head = copy.deepcopy(self.projection_head).requires_grad_(False)
         self.student_temperature = student_temperature
         self.teacher_temperature = teacher_temperature if sharpening else student_temperature
         self.center_momentum, self.base_momentum, self.momentum = center_momentum, base_momentum, base_momentum
         self.centering = centering
         self.register_buffer("center", torch.zeros(out_dim))
-        self._teacher_logits: Tensor | None = None
 
     def _student(self, views: list[Tensor]) -> Tensor:
         """(S, N, K) student logits; crops of one size go through the network together."""
@@ -80,7 +81,7 @@ class DINO(Method):
             by_size[tuple(v.shape[-2:])].append(i)
         out: list[Tensor | None] = [None] * len(views)
         for idx in by_size.values():
-            logits = self.head(self.backbone(torch.cat([views[i] for i in idx])))
+            logits = self.embed(torch.cat([views[i] for i in idx]))
             for i, chunk in zip(idx, logits.chunk(len(idx)), strict=True):
                 out[i] = chunk
         return torch.stack(out)  # type: ignore[arg-type]
@@ -93,19 +94,31 @@ class DINO(Method):
             teacher = self.teacher_head(h_teacher).view(2, len(views[0]), -1)
         center = self.center if self.centering else torch.zeros_like(self.center)
         loss = dino_loss(student, teacher, center, self.student_temperature, self.teacher_temperature)
-        self._teacher_logits = teacher.detach()
+        self.pending["teacher_logits"] = teacher.detach()  # for the center, after the optimizer step
         with torch.no_grad():  # the paper's fig. 7 diagnostics: teacher entropy; spread over the batch
             p_t = F.softmax((teacher.float() - center) / self.teacher_temperature, dim=-1)
             entropy = -torch.special.xlogy(p_t, p_t).sum(-1).mean()
         return {"loss": loss, "teacher_entropy": entropy, "teacher_std": p_t[0].std(0).mean(),
-                **self.collapse_diagnostics(h_teacher[: len(views[0])])}
+                **self.collapse_diagnostics(student[0])}
 
     @torch.no_grad()
     def on_after_step(self, step: int, total_steps: int) -> None:
-        """Update the center from this step's teacher logits, then the teacher by EMA."""
-        if self._teacher_logits is not None:
-            self.center.copy_(mean_across_ranks(dino_center(self.center, self._teacher_logits, self.center_momentum)))
-            self._teacher_logits = None
+        """Update the center from this step's teacher logits (``pending["teacher_logits"]``),
+        then the teacher by EMA."""
+        if "teacher_logits" in self.pending:
+            teacher = self.pending.pop("teacher_logits")
+            self.center.copy_(mean_across_ranks(dino_center(self.center, teacher, self.center_momentum)))
         self.momentum = cosine_momentum(step, total_steps, self.base_momentum)
         ema_update(self.teacher_backbone, self.backbone, self.momentum)
-        ema_update(self.teacher_head, self.head, self.momentum)
+        ema_update(self.teacher_head, self.projection_head, self.momentum)
+
+
+def _course_settings(context: CourseContext) -> dict:
+    w = width(context, 2048)
+    # 1,024 outputs instead of 65,536 for ten classes; BatchNorm in the head and a faster teacher
+    # (momentum 0.95) for the short runs of the course (ch. 6 compares them with the paper's).
+    return {"out_dim": 1024, "hidden_dim": w, "bottleneck_dim": min(256, w), "base_momentum": 0.95,
+            "head_batch_norm": True}
+
+
+SPEC = MethodSpec(name="dino", method=DINO, settings=_course_settings)

@@ -1,7 +1,7 @@
 """MoCo v2 (He et al. 2020; Chen et al. 2020, "Improved baselines with momentum contrastive
 learning"): a queue of negatives and a momentum (EMA) key encoder.
 
-Course: ch. 5 §MoCo. The queue decouples the number of negatives from the batch size: a
+Course: :ref:`ch5b-moco`. The queue decouples the number of negatives from the batch size: a
 batch of 64 can be contrasted against 4,096 keys from earlier batches, which stay
 consistent because the key encoder changes slowly.
 
@@ -20,12 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..analysis import embedding_std
 from ..data import Batch
 from ..distributed import is_distributed
 from ..heads import mlp
 from ..losses import info_nce
-from .base import Method, ema_update
+from .base import CourseContext, Method, MethodSpec, ema_update, feature_dim, width
 
 
 class MoCo(Method):
@@ -47,15 +46,13 @@ class MoCo(Method):
     def __init__(self, backbone: nn.Module, hidden_dim: int = 2048, projection_dim: int = 128,
                  temperature: float = 0.2, queue_size: int = 4096, momentum: float = 0.99, bn_splits: int = 4,
                  symmetric: bool = False) -> None:
-        super().__init__(backbone)
-        self.projection_head = mlp(backbone.feature_dim, hidden_dim, projection_dim, batch_norm=False)
+        super().__init__(backbone, mlp(feature_dim(backbone), hidden_dim, projection_dim, batch_norm=False))
         self.key_backbone = copy.deepcopy(backbone).requires_grad_(False)
         self.key_head = copy.deepcopy(self.projection_head).requires_grad_(False)
         self.temperature, self.momentum, self.bn_splits = temperature, momentum, bn_splits
         self.symmetric = symmetric
         self.register_buffer("queue", F.normalize(torch.randn(queue_size, projection_dim), dim=1))
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
-        self._pending_keys: Tensor | None = None
 
     @torch.no_grad()
     def _keys(self, x: Tensor) -> Tensor:
@@ -77,8 +74,8 @@ class MoCo(Method):
         if self.symmetric:  # each view is once the query and once the key
             q2 = self.projection_head(self.backbone(x2))
             loss = 0.5 * (loss + info_nce(q2, self._keys(x1), negatives, self.temperature))
-        self._pending_keys = k2
-        return {"loss": loss, "z_std": embedding_std(q1)}
+        self.pending["keys"] = k2  # enqueued by on_after_step, after the optimizer step
+        return {"loss": loss, **self.collapse_diagnostics(q1)}
 
     @torch.no_grad()
     def enqueue(self, keys: Tensor) -> None:
@@ -90,9 +87,16 @@ class MoCo(Method):
 
     @torch.no_grad()
     def on_after_step(self, step: int, total_steps: int) -> None:
-        """EMA update of the key encoder, then enqueue this step's keys."""
+        """EMA update of the key encoder, then enqueue this step's keys (``pending["keys"]``)."""
         ema_update(self.key_backbone, self.backbone, self.momentum)
         ema_update(self.key_head, self.projection_head, self.momentum)
-        if self._pending_keys is not None:
-            self.enqueue(self._pending_keys)
-            self._pending_keys = None
+        if "keys" in self.pending:
+            self.enqueue(self.pending.pop("keys"))
+
+
+def _course_settings(context: CourseContext) -> dict:
+    # The official MoCo CIFAR-10 demo's settings for small data: the symmetric loss and tau = 0.1.
+    return {"hidden_dim": width(context, 2048), "temperature": 0.1, "symmetric": True}
+
+
+SPEC = MethodSpec(name="moco", method=MoCo, settings=_course_settings)

@@ -1,18 +1,17 @@
 """SimCLR (Chen et al. 2020): two augmented views, a projection head, the NT-Xent loss.
 
-Course: ch. 0 (first run), ch. 5 §SimCLR.
+Course: :ref:`ch0-first-run`, :ref:`ch5-methods`.
 """
 
 from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..analysis import embedding_std
 from ..data import Batch
 from ..distributed import gather_with_grad
 from ..heads import mlp
 from ..losses import hard_negative_nt_xent, nt_xent
-from .base import Method
+from .base import CourseContext, Method, MethodSpec, feature_dim, width
 
 
 class SimCLR(Method):
@@ -29,8 +28,7 @@ class SimCLR(Method):
 
     def __init__(self, backbone: nn.Module, hidden_dim: int = 2048, projection_dim: int = 128,
                  temperature: float = 0.5, hard_negative_beta: float = 0.0) -> None:
-        super().__init__(backbone)
-        self.projection_head = mlp(backbone.feature_dim, hidden_dim, projection_dim)
+        super().__init__(backbone, mlp(feature_dim(backbone), hidden_dim, projection_dim))
         self.temperature, self.hard_negative_beta = temperature, hard_negative_beta
 
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
@@ -42,4 +40,14 @@ class SimCLR(Method):
             loss = hard_negative_nt_xent(z1, z2, self.temperature, self.hard_negative_beta)
         else:
             loss = nt_xent(z1, z2, self.temperature)
-        return {"loss": loss, "z_std": embedding_std(z1)}
+        return {"loss": loss, **self.collapse_diagnostics(z1)}
+
+
+def _course_settings(context: CourseContext) -> dict:
+    settings = {"hidden_dim": width(context, 2048)}  # the head width the profile sets
+    if context.temperature is not None:  # the profile's: 0.2 learns faster in the short runs (profiles.py)
+        settings["temperature"] = context.temperature
+    return settings
+
+
+SPEC = MethodSpec(name="simclr", method=SimCLR, settings=_course_settings)

@@ -2,7 +2,7 @@
 learned prototypes with an equal-size constraint (Sinkhorn-Knopp), and each view predicts
 the assignment (code) of the other.
 
-Course: ch. 6 §clustering. Collapse (every sample in one cluster) is prevented by the
+Course: :ref:`ch6-clustering`. Collapse (every sample in one cluster) is prevented by the
 equipartition constraint of ``losses.sinkhorn_knopp``, not by negatives or an EMA.
 Not implemented from the paper: the queue of past embeddings for small batches with many
 prototypes (our batches are larger than the number of prototypes), and freezing the
@@ -19,7 +19,7 @@ from ..data import Batch
 from ..distributed import gather_with_grad, rank_and_world_size
 from ..heads import mlp
 from ..losses import sinkhorn_knopp, swav_loss
-from .base import Method
+from .base import CourseContext, Method, MethodSpec, feature_dim, width
 
 
 class SwAV(Method):
@@ -37,8 +37,7 @@ class SwAV(Method):
     def __init__(self, backbone: nn.Module, hidden_dim: int = 2048, projection_dim: int = 128,
                  n_prototypes: int = 3000, temperature: float = 0.1, epsilon: float = 0.05,
                  sinkhorn_iterations: int = 3, n_coded: int = 2) -> None:
-        super().__init__(backbone)
-        self.projector = mlp(backbone.feature_dim, hidden_dim, projection_dim)
+        super().__init__(backbone, mlp(feature_dim(backbone), hidden_dim, projection_dim))
         self.prototypes = nn.Linear(projection_dim, n_prototypes, bias=False)
         self.temperature, self.epsilon = temperature, epsilon
         self.iterations, self.n_coded = sinkhorn_iterations, n_coded
@@ -58,7 +57,7 @@ class SwAV(Method):
         return codes.chunk(world)[rank]
 
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
-        z = [F.normalize(self.projector(self.backbone(v)), dim=1) for v in batch.views]
+        z = [F.normalize(self.embed(v), dim=1) for v in batch.views]
         scores = torch.stack([self.prototypes(zi) for zi in z])  # (V, N, K)
         codes = torch.stack([self._codes(scores[t]) for t in range(self.n_coded)])
         loss = swav_loss(scores, codes, self.temperature)
@@ -68,3 +67,12 @@ class SwAV(Method):
 
     def on_after_step(self, step: int, total_steps: int) -> None:
         self.normalize_prototypes()
+
+
+def _course_settings(context: CourseContext) -> dict:
+    w = width(context, 2048)
+    # 30 prototypes, about 4x the shape classes (the paper: 3,000 for ImageNet's 1,000 classes).
+    return {"hidden_dim": w, "projection_dim": min(128, w), "n_prototypes": 30}
+
+
+SPEC = MethodSpec(name="swav", method=SwAV, settings=_course_settings)

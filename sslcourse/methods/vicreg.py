@@ -1,5 +1,5 @@
 """VICReg (Bardes, Ponce & LeCun 2022): variance, invariance and covariance terms on the two
-views' embeddings. Course: ch. 6 §information maximisation; setting ``variance_weight=0`` is
+views' embeddings. Course: :ref:`ch6-infomax`; setting ``variance_weight=0`` is
 the ablation that collapses."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from ..data import Batch
 from ..heads import mlp
 from ..losses import vicreg_terms
-from .base import Method
+from .base import Method, MethodSpec, feature_dim, width
 
 
 class VICReg(Method):
@@ -23,13 +23,17 @@ class VICReg(Method):
     def __init__(self, backbone: nn.Module, hidden_dim: int = 8192, projection_dim: int = 8192,
                  invariance_weight: float = 25.0, variance_weight: float = 25.0,
                  covariance_weight: float = 1.0) -> None:
-        super().__init__(backbone)
-        self.projector = mlp(backbone.feature_dim, hidden_dim, projection_dim, n_layers=3)
+        super().__init__(backbone, mlp(feature_dim(backbone), hidden_dim, projection_dim, n_layers=3))
         self.weights = {"invariance": invariance_weight, "variance": variance_weight,
                         "covariance": covariance_weight}
 
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
-        z1, z2 = self.projector(self.backbone(batch.views[0])), self.projector(self.backbone(batch.views[1]))
+        z1, z2 = self.embed(batch.views[0]), self.embed(batch.views[1])
         terms = vicreg_terms(z1, z2)
         loss = sum(self.weights[k] * v for k, v in terms.items())
         return {"loss": loss, **{k: v.detach() for k, v in terms.items()}, **self.collapse_diagnostics(z1)}
+
+
+# The paper's 8,192-wide expander scaled to the profile's width (every layer as wide).
+SPEC = MethodSpec(name="vicreg", method=VICReg,
+                  settings=lambda c: {"hidden_dim": width(c, 2048), "projection_dim": width(c, 2048)})

@@ -2,7 +2,7 @@
 positive pairs together with a normalised MSE. Whitening makes the embedding covariance the
 identity, so the embeddings cannot collapse to a point or to a subspace, whatever the MSE does.
 
-Course: ch. 6 §information maximisation; the loss is ``losses.wmse``.
+Course: :ref:`ch6-infomax`; the loss is ``losses.wmse``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from ..data import Batch
 from ..heads import mlp
 from ..losses import wmse
-from .base import Method
+from .base import CourseContext, Method, MethodSpec, feature_dim, width
 
 
 class WMSE(Method):
@@ -28,15 +28,22 @@ class WMSE(Method):
 
     def __init__(self, backbone: nn.Module, hidden_dim: int = 1024, projection_dim: int = 64,
                  sub_batch: int = 128, eps: float = 0.0) -> None:
-        super().__init__(backbone)
         if sub_batch <= projection_dim:
             raise ValueError(f"sub_batch ({sub_batch}) must exceed projection_dim ({projection_dim}) "
                              "for the covariance to be invertible")
-        self.projector = mlp(backbone.feature_dim, hidden_dim, projection_dim)
+        super().__init__(backbone, mlp(feature_dim(backbone), hidden_dim, projection_dim))
         self.sub_batch, self.eps = sub_batch, eps
 
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
-        z = [self.projector(self.backbone(v)) for v in batch.views]
+        z = [self.embed(v) for v in batch.views]
         pairs = [(i, j) for i in range(len(z)) for j in range(i + 1, len(z))]
         loss = sum(wmse(z[i], z[j], self.sub_batch, self.eps) for i, j in pairs) / len(pairs)
         return {"loss": loss, **self.collapse_diagnostics(z[0])}
+
+
+def _course_settings(context: CourseContext) -> dict:
+    w = width(context, 2048)  # 64 dimensions (the paper's CIFAR setting), fewer for very narrow heads
+    return {"hidden_dim": w, "projection_dim": min(64, w // 2)}
+
+
+SPEC = MethodSpec(name="wmse", method=WMSE, settings=_course_settings)
