@@ -167,15 +167,16 @@ def check_infonce_bound(value: float, num_negatives: int = 4096, loss: float = 6
 
 def check_vicreg_covariance(fn: Callable[[torch.Tensor], torch.Tensor]) -> bool:
     """Ch. 6 exercise: VICReg's covariance term of one branch, sum of squared off-diagonal
-    covariances (unbiased) divided by the dimension."""
+    covariances (unbiased) divided by the dimension. The learner's c(Z) + c(Z') on two branches
+    must equal ``losses.vicreg_covariance``, which sums the two branches."""
     gen = torch.Generator().manual_seed(4)
-    z = torch.randn(64, 6, generator=gen) @ torch.randn(6, 6, generator=gen)  # correlated dimensions
-    zeros = torch.zeros_like(z)
-    want = float(losses.vicreg_terms(z, zeros)["covariance"])  # the zero branch adds nothing
+    z1 = torch.randn(64, 6, generator=gen) @ torch.randn(6, 6, generator=gen)  # correlated dimensions
+    z2 = torch.randn(64, 6, generator=gen) @ torch.randn(6, 6, generator=gen)
+    want = float(losses.vicreg_covariance(z1, z2))
     return _compare_with_reference(
-        fn, (z,), want, 1e-4,
-        "Centre each dimension, use the unbiased covariance (divide by N - 1), square only the off-diagonal "
-        "entries, sum them and divide by the dimension D.")
+        lambda a, b: fn(a) + fn(b), (z1, z2), want, 1e-4,
+        "(Both values are c(Z) + c(Z') over two branches.) Centre each dimension, use the unbiased covariance "
+        "(divide by N - 1), square only the off-diagonal entries, sum them and divide by the dimension D.")
 
 
 def check_sinkhorn(fn: Callable[[torch.Tensor, float, int], torch.Tensor]) -> bool:

@@ -85,10 +85,17 @@ def kernel_cka(k: Tensor, l: Tensor) -> float:  # noqa: E741 - K and L are the p
 
 def rbf_gram(x: Tensor, bandwidth: float = 0.5) -> Tensor:
     """Return the RBF Gram matrix exp(-d^2 / (2 sigma^2)) with sigma = ``bandwidth`` times the
-    median pairwise distance (Kornblith et al. 2019 use fractions 0.2-0.8 of the median)."""
+    median distance between distinct inputs, i.e. over the n(n - 1) off-diagonal entries (the
+    lower median for an even count; Kornblith et al. 2019 use fractions 0.2-0.8 of the median).
+
+    Duplicated inputs count with their distance 0; only self-distances are left out."""
     x = x.to(torch.float64)
-    d2 = torch.cdist(x, x).square()
-    sigma = bandwidth * d2[d2 > 0].sqrt().median()
+    n = len(x)
+    # Beyond 25 rows cdist takes a matrix-product path whose self-distances are tiny positive
+    # numbers, not 0: pick the off-diagonal entries by index, and set the diagonal to its exact 0.
+    d2 = torch.cdist(x, x).square().fill_diagonal_(0.0)
+    off_diagonal = ~torch.eye(n, dtype=torch.bool, device=x.device)
+    sigma = bandwidth * d2[off_diagonal].sqrt().median()
     return torch.exp(-d2 / (2 * sigma**2))
 
 

@@ -70,9 +70,17 @@ def naive_supcon(z, y, t):
     return sum(anchors) / len(anchors)
 
 
-def test_supcon_matches_loop_with_an_anchor_without_positives():
+def test_supcon_matches_loop_and_leaves_anchors_without_a_positive_out_of_the_mean():
     z, y = rand(7, 4), torch.tensor([0, 1, 0, 2, 1, 0, 3])
     assert losses.supcon(z, y, 0.1).item() == pytest.approx(naive_supcon(z, y, 0.1).item(), abs=1e-9)
+
+
+def test_supcon_without_any_positive_is_a_zero_that_backward_accepts():
+    z = rand(5, 4).requires_grad_()
+    loss = losses.supcon(z, torch.arange(5), 0.1)
+    assert loss.item() == 0.0
+    loss.backward()  # still connected to z: a training step on such a batch runs and changes nothing
+    assert z.grad is not None and not z.grad.any()
 
 
 def test_supcon_with_unique_labels_pairs_is_nt_xent():
@@ -115,3 +123,23 @@ def test_hard_negative_nt_xent_matches_loop_and_reduces_to_nt_xent():
     assert losses.hard_negative_nt_xent(z1, z2, t, beta).item() == pytest.approx(total / n2, abs=1e-8)
     assert losses.hard_negative_nt_xent(z1, z2, t, 0.0).item() == pytest.approx(losses.nt_xent(z1, z2, t).item(),
                                                                                  abs=1e-10)
+
+
+WRONG_SHAPES = {
+    "nt_xent": lambda: losses.nt_xent(rand(4, 3), rand(5, 3)),
+    "hard_negative_nt_xent": lambda: losses.hard_negative_nt_xent(rand(4, 3), rand(4, 2)),
+    "margin_contrastive": lambda: losses.margin_contrastive(rand(4, 3), rand(4, 3), torch.ones(5)),
+    "triplet": lambda: losses.triplet(rand(4, 3), rand(4, 3), rand(3, 3)),
+    "info_nce": lambda: losses.info_nce(rand(4, 3), rand(4, 3), rand(7, 2)),
+    "info_nce per-query negatives": lambda: losses.info_nce(rand(4, 3), rand(4, 3), rand(5, 7, 3)),
+    "supcon": lambda: losses.supcon(rand(6, 3), torch.zeros(5, dtype=torch.long)),
+    "clip_loss": lambda: losses.clip_loss(rand(4, 3), rand(6, 3)),
+    "cpc_info_nce": lambda: losses.cpc_info_nce(rand(4, 3), rand(4, 2, 5), rand(2, 3, 5)),
+}
+
+
+@pytest.mark.parametrize("case", list(WRONG_SHAPES))
+def test_contrastive_losses_reject_wrong_shapes_naming_expected_and_given(case):
+    loss = case.split()[0]
+    with pytest.raises(ValueError, match=rf"^{loss} expects .*\(.+; got \w+ \(\d"):  # expected, then given
+        WRONG_SHAPES[case]()

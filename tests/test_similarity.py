@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+import statistics
 import warnings
 
 import numpy as np
@@ -44,20 +46,29 @@ def test_linear_cka_changes_under_a_general_invertible_map():
     assert abs(sim.linear_cka(x @ invertible(20), y) - sim.linear_cka(x, y)) > 1e-3
 
 
-@pytest.mark.parametrize("name", ["mean CCA", "R2 CCA", "SVCCA", "PWCCA", "R2 LR"])
-def test_cca_family_invariant_to_invertible_linear_maps(name):
+def svcca_all_components(a: torch.Tensor, b: torch.Tensor) -> float:
+    """SVCCA keeping every component: PCA truncation is not invariant to linear maps."""
+    return sim.svcca(a, b, variance=1.0 + 1e-9)
+
+
+@pytest.mark.parametrize("fn", [sim.MEASURES["mean CCA"], sim.MEASURES["R2 CCA"], svcca_all_components],
+                         ids=["mean CCA", "R2 CCA", "SVCCA"])
+def test_cca_family_invariant_to_invertible_linear_maps_of_either_side(fn):
     x, y = reps()
-    fn = sim.MEASURES[name]
-    if name == "SVCCA":  # PCA truncation is not linear-invariant; keep every component
-        fn = lambda a, b: sim.svcca(a, b, variance=1.0 + 1e-9)  # noqa: E731
-    if name == "PWCCA":  # its weights depend on X's own columns: invariant to maps of Y only
-        assert fn(x, y @ invertible(15)) == pytest.approx(fn(x, y), abs=1e-8)
-        assert abs(fn(x @ invertible(20), y) - fn(x, y)) > 1e-4
-        return
-    if name == "R2 LR":  # regression of Y on X: invariant to invertible maps of X
-        assert fn(x @ invertible(20), y) == pytest.approx(fn(x, y), abs=1e-8)
-        return
     assert fn(x @ invertible(20), y @ invertible(15, 3)) == pytest.approx(fn(x, y), abs=1e-8)
+
+
+def test_r2_lr_invariant_to_invertible_linear_maps_of_x():
+    """Regression of Y on X: only X's column space matters."""
+    x, y = reps()
+    assert sim.r2_lr(x @ invertible(20), y) == pytest.approx(sim.r2_lr(x, y), abs=1e-8)
+
+
+def test_pwcca_invariant_to_linear_maps_of_y_but_not_of_x():
+    """Its weights come from X's own columns."""
+    x, y = reps()
+    assert sim.pwcca(x, y @ invertible(15)) == pytest.approx(sim.pwcca(x, y), abs=1e-8)
+    assert abs(sim.pwcca(x @ invertible(20), y) - sim.pwcca(x, y)) > 1e-4
 
 
 def test_rsa_invariant_to_feature_permutation_scaling_and_shift_but_not_rotation():
@@ -131,3 +142,18 @@ def test_cca_warns_when_there_are_fewer_inputs_than_features():
 def test_svcca_keeps_enough_components_for_the_variance():
     x = torch.cat([10 * torch.randn(200, 2), 0.01 * torch.randn(200, 8)], 1)
     assert sim.pca_reduce(x, variance=0.99).shape[1] == 2
+
+
+@pytest.mark.parametrize("n", [50, 80])
+def test_rbf_bandwidth_is_the_median_distance_between_distinct_inputs(n):
+    """Past 25 rows torch.cdist returns tiny positive self-distances; none may enter the median."""
+    x = torch.randn(n, 10, generator=torch.Generator().manual_seed(n), dtype=torch.float64) + 3.0
+    rows = x.tolist()
+    d = [[math.dist(a, b) for b in rows] for a in rows]  # plain Euclidean distances
+    sigma = 0.5 * statistics.median_low([d[i][j] for i in range(n) for j in range(n) if i != j])
+    naive = torch.tensor([[math.exp(-d[i][j] ** 2 / (2 * sigma**2)) for j in range(n)] for i in range(n)],
+                         dtype=torch.float64)
+    gram = sim.rbf_gram(x, bandwidth=0.5)
+    i, j = 0, 1  # the bandwidth the library used, read back from one entry: sigma^2 = -d^2 / (2 log K)
+    assert math.sqrt(-d[i][j] ** 2 / (2 * math.log(gram[i, j].item()))) == pytest.approx(sigma, rel=1e-9)
+    assert torch.allclose(gram, naive, rtol=1e-9, atol=0)

@@ -26,7 +26,10 @@ from .noncontrastive import (
     sinkhorn_knopp,
     swav_loss,
     vicreg,
+    vicreg_covariance,
+    vicreg_invariance,
     vicreg_terms,
+    vicreg_variance,
     whiten,
     wmse,
 )
@@ -34,5 +37,6 @@ from .noncontrastive import (
 __all__ = [
     "barlow_twins", "barlow_twins_terms", "clip_loss", "cpc_info_nce", "dino_center", "dino_loss",
     "hard_negative_nt_xent", "info_nce", "margin_contrastive", "negative_cosine", "nt_xent", "sinkhorn_knopp",
-    "supcon", "swav_loss", "triplet", "vicreg", "vicreg_terms", "whiten", "wmse",
+    "supcon", "swav_loss", "triplet", "vicreg", "vicreg_covariance",
+    "vicreg_invariance", "vicreg_terms", "vicreg_variance", "whiten", "wmse",
 ]

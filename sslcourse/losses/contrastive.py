@@ -7,6 +7,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+def _check_shapes(loss: str, expected: str, ok: bool, **tensors: Tensor) -> None:
+    """Raise a ValueError naming the loss, the shapes it expects and the shapes it was given."""
+    if not ok:
+        given = ", ".join(f"{name} {tuple(t.shape)}" for name, t in tensors.items())
+        raise ValueError(f"{loss} expects {expected}; got {given}")
+
+
 def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.5) -> Tensor:
     r"""Return the NT-Xent (normalized temperature-scaled cross-entropy) loss of SimCLR.
 
@@ -32,9 +39,8 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.5) -> Tensor:
     Returns:
         scalar loss, averaged over the 2N anchors.
     """
-    if z1.shape != z2.shape or z1.ndim != 2:
-        raise ValueError(f"nt_xent expects two (N, D) tensors of equal shape, got {tuple(z1.shape)} "
-                         f"and {tuple(z2.shape)}")
+    _check_shapes("nt_xent", "two (N, D) tensors of equal shape", z1.ndim == 2 and z1.shape == z2.shape,
+                  z1=z1, z2=z2)
     n = z1.shape[0]
     dtype = torch.promote_types(z1.dtype, torch.float32)  # bf16 under autocast -> fp32; fp64 stays
     z = F.normalize(torch.cat([z1, z2]).to(dtype), dim=1)  # (2N, D)
@@ -58,8 +64,11 @@ def hard_negative_nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.5, beta
 
     with k over the negatives of i. ``beta = 0`` gives ``nt_xent`` exactly.
 
-    Course: ch. 5 §hard negatives. Shapes: z1, z2 (N, D); returns a scalar.
+    Course: ch. 5 §hard negatives. Shapes: z1, z2 (N, D) with N >= 2 (an anchor needs a
+    negative); returns a scalar.
     """
+    _check_shapes("hard_negative_nt_xent", "two (N, D) tensors of equal shape with N >= 2",
+                  z1.ndim == 2 and z1.shape == z2.shape and len(z1) >= 2, z1=z1, z2=z2)
     n = z1.shape[0]
     dtype = torch.promote_types(z1.dtype, torch.float32)
     z = F.normalize(torch.cat([z1, z2]).to(dtype), dim=1)
@@ -89,6 +98,8 @@ def margin_contrastive(z1: Tensor, z2: Tensor, same: Tensor, margin: float = 1.0
         z1, z2: (N, D) embeddings of the two members of each pair.
         same: (N,) 1 (or True) where the pair is similar, 0 where it is not.
     """
+    _check_shapes("margin_contrastive", "z1, z2 (N, D) of equal shape and same (N,)",
+                  z1.ndim == 2 and z1.shape == z2.shape and same.shape == z1.shape[:1], z1=z1, z2=z2, same=same)
     d = (z1 - z2).norm(dim=1)
     y = same.to(d.dtype)
     return (y * d.square() + (1 - y) * (margin - d).clamp(min=0).square()).mean()
@@ -106,6 +117,9 @@ def triplet(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float = 
     Args:
         anchor, positive, negative: (N, D) embeddings.
     """
+    _check_shapes("triplet", "anchor, positive, negative (N, D) of equal shape",
+                  anchor.ndim == 2 and anchor.shape == positive.shape == negative.shape,
+                  anchor=anchor, positive=positive, negative=negative)
     d_pos = (anchor - positive).square().sum(1)
     d_neg = (anchor - negative).square().sum(1)
     return (d_pos - d_neg + margin).clamp(min=0).mean()
@@ -130,6 +144,11 @@ def info_nce(query: Tensor, positive_key: Tensor, negative_keys: Tensor, tempera
             negatives per query.
         temperature: :math:`\tau` (0.2 in MoCo v2).
     """
+    _check_shapes("info_nce", "query and positive_key (N, D), negative_keys (M, D) or (N, M, D)",
+                  query.ndim == 2 and positive_key.shape == query.shape and negative_keys.ndim in (2, 3)
+                  and negative_keys.shape[-1] == query.shape[1]
+                  and (negative_keys.ndim == 2 or negative_keys.shape[0] == query.shape[0]),
+                  query=query, positive_key=positive_key, negative_keys=negative_keys)
     dtype = torch.promote_types(query.dtype, torch.float32)
     q = F.normalize(query.to(dtype), dim=-1)
     k_pos = F.normalize(positive_key.detach().to(dtype), dim=-1)
@@ -145,17 +164,23 @@ def supcon(z: Tensor, labels: Tensor, temperature: float = 0.1) -> Tensor:
     (Khosla et al. 2020, eq. 2, :math:`\mathcal{L}^{sup}_{out}`, the form they recommend).
 
     .. math::
-        \mathcal{L} = \frac{1}{|I|}\sum_{i \in I} \frac{-1}{|P(i)|} \sum_{p \in P(i)}
-        \log \frac{\exp(z_i^\top z_p / \tau)}{\sum_{a \ne i} \exp(z_i^\top z_a / \tau)}
+        \mathcal{L} = \frac{1}{|I'|}\sum_{i \in I'} \frac{-1}{|P(i)|} \sum_{p \in P(i)}
+        \log \frac{\exp(z_i^\top z_p / \tau)}{\sum_{a \ne i} \exp(z_i^\top z_a / \tau)},
+        \qquad I' = \{i : |P(i)| > 0\}
 
     :math:`P(i)` are the other samples with the label of :math:`i` (all views of all images
-    of that class). Anchors without any positive are skipped.
+    of that class). The paper's average over :math:`P(i)` is undefined for an anchor without
+    any positive, so such anchors are left out of the mean (:math:`I'` instead of all anchors
+    :math:`I`; they still serve as negatives of the others). If no anchor has a positive, the
+    loss is 0, still connected to the graph of ``z`` so ``backward`` runs (with zero gradients).
 
     Args:
         z: (B, D) embeddings of all views (stack the views along the batch).
         labels: (B,) class of each row.
         temperature: :math:`\tau` (0.1 in the paper).
     """
+    _check_shapes("supcon", "z (B, D) and labels (B,)", z.ndim == 2 and labels.shape == z.shape[:1],
+                  z=z, labels=labels)
     dtype = torch.promote_types(z.dtype, torch.float32)
     z = F.normalize(z.to(dtype), dim=1)
     self_mask = torch.eye(len(z), dtype=torch.bool, device=z.device)
@@ -164,8 +189,9 @@ def supcon(z: Tensor, labels: Tensor, temperature: float = 0.1) -> Tensor:
     positives = (labels[:, None] == labels[None, :]) & ~self_mask
     n_pos = positives.sum(1)
     has_pos = n_pos > 0
-    per_anchor = -(log_prob * positives).sum(1)[has_pos] / n_pos[has_pos]
-    return per_anchor.mean()
+    per_anchor = -(log_prob * positives).sum(1)[has_pos] / n_pos[has_pos]  # (|I'|,)
+    # sum / count rather than mean: an empty per_anchor gives 0 (with a grad_fn), not NaN
+    return per_anchor.sum() / has_pos.sum().clamp_min(1)
 
 
 def clip_loss(image_emb: Tensor, text_emb: Tensor, temperature: float = 0.07) -> Tensor:
@@ -178,6 +204,8 @@ def clip_loss(image_emb: Tensor, text_emb: Tensor, temperature: float = 0.07) ->
         image_emb: (N, D); text_emb: (N, D), row i describes image i.
         temperature: :math:`\tau`; CLIP learns it, starting at 0.07.
     """
+    _check_shapes("clip_loss", "image_emb and text_emb (N, D) of equal shape",
+                  image_emb.ndim == 2 and image_emb.shape == text_emb.shape, image_emb=image_emb, text_emb=text_emb)
     dtype = torch.promote_types(image_emb.dtype, torch.float32)
     u = F.normalize(image_emb.to(dtype), dim=1)
     v = F.normalize(text_emb.to(dtype), dim=1)
@@ -199,6 +227,10 @@ def cpc_info_nce(context: Tensor, future: Tensor, w: Tensor) -> Tensor:
             in CPC the encoder that makes them is trained by this loss too.
         w: (K, D, C) one bilinear matrix :math:`W_k` per step.
     """
+    _check_shapes("cpc_info_nce", "context (N, C), future (N, K, D) and w (K, D, C)",
+                  context.ndim == 2 and future.ndim == 3 and w.ndim == 3 and future.shape[0] == context.shape[0]
+                  and w.shape == (future.shape[1], future.shape[2], context.shape[1]),
+                  context=context, future=future, w=w)
     scores = torch.einsum("jkd,kdc,ic->kij", future, w, context)  # (K, N, N): k step, i context, j future
     k, n, _ = scores.shape
     target = torch.arange(n, device=scores.device).repeat(k)

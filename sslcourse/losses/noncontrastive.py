@@ -50,30 +50,67 @@ def barlow_twins(z1: Tensor, z2: Tensor, off_diagonal_weight: float = 5e-3) -> T
     return on + off_diagonal_weight * off
 
 
-def vicreg_terms(z1: Tensor, z2: Tensor, eps: float = 1e-4) -> dict[str, Tensor]:
-    r"""Return VICReg's three terms (Bardes, Ponce & LeCun 2022, eq. 1-5) as a dict.
+def vicreg_invariance(z1: Tensor, z2: Tensor) -> Tensor:
+    r"""Return VICReg's invariance term: the mean squared error between the two branches.
+
+    .. math:: s(Z, Z') = \frac{1}{N D} \sum_{n=1}^{N} \lVert z_n - z'_n \rVert_2^2
+
+    The paper's :math:`s(Z, Z')` (Bardes, Ponce & LeCun 2022, eq. 5) divides by N only; the
+    reference implementation (``F.mse_loss``) also divides by D, and so does this function, which
+    keeps the paper's weight of 25 meaningful at any D. Shapes: z1, z2 (N, D); returns a scalar.
+    Course: ch. 6 §VICReg.
+    """
+    return F.mse_loss(_float(z1), _float(z2))
+
+
+def vicreg_variance(z1: Tensor, z2: Tensor, eps: float = 1e-4) -> Tensor:
+    r"""Return VICReg's variance term: a hinge that keeps every dimension's std above 1,
+    averaged over the two branches.
 
     .. math::
-        s = \frac{1}{N}\sum_n \lVert z_{1,n} - z_{2,n}\rVert^2 / D \quad\text{(invariance: mean squared error)}
+        v(Z) = \frac1D \sum_{j=1}^{D} \max\bigl(0,\ 1 - \sqrt{\mathrm{Var}(Z_{\cdot j}) + \epsilon}\bigr),
+        \qquad \text{term} = \tfrac12 \bigl[v(Z) + v(Z')\bigr]
 
-        v = \tfrac12 \Bigl[\tfrac1D \sum_j \max(0, 1 - \sqrt{\mathrm{Var}(z_{1,\cdot j}) + \epsilon})
-            + (\text{same for } z_2)\Bigr] \quad\text{(variance hinge, each branch)}
-
-        c = \tfrac1D \sum_{i \ne j} \mathrm{Cov}(z_1)_{ij}^2 + \tfrac1D \sum_{i \ne j} \mathrm{Cov}(z_2)_{ij}^2
-            \quad\text{(covariance)}
-
-    with unbiased variances and covariances over the batch, as in the reference implementation.
-    Shapes: z1, z2 (N, D). Course: ch. 6 §VICReg.
+    :math:`v` is the paper's eq. 1-2 (Bardes, Ponce & LeCun 2022) with target std
+    :math:`\gamma = 1` and the unbiased variance over the batch. The paper's loss adds
+    :math:`v(Z) + v(Z')`; the reference implementation averages them (the factor 1/2), and so does
+    this function. Shapes: z1, z2 (N, D) with N >= 2; returns a scalar in [0, 1].
+    Course: ch. 6 §VICReg.
     """
-    z1, z2 = _float(z1), _float(z2)
-    n, d = z1.shape
-    invariance = F.mse_loss(z1, z2)
-    z1c, z2c = z1 - z1.mean(0), z2 - z2.mean(0)
-    std1, std2 = torch.sqrt(z1c.var(0) + eps), torch.sqrt(z2c.var(0) + eps)
-    variance = 0.5 * (F.relu(1 - std1).mean() + F.relu(1 - std2).mean())
-    cov1, cov2 = z1c.T @ z1c / (n - 1), z2c.T @ z2c / (n - 1)
-    covariance = _off_diagonal(cov1).square().sum() / d + _off_diagonal(cov2).square().sum() / d
-    return {"invariance": invariance, "variance": variance, "covariance": covariance}
+    std1 = torch.sqrt(_float(z1).var(0) + eps)  # (D,) per-dimension std over the batch
+    std2 = torch.sqrt(_float(z2).var(0) + eps)
+    return 0.5 * (F.relu(1 - std1).mean() + F.relu(1 - std2).mean())
+
+
+def vicreg_covariance(z1: Tensor, z2: Tensor) -> Tensor:
+    r"""Return VICReg's covariance term: each branch's squared off-diagonal covariances,
+    summed over the two branches.
+
+    .. math::
+        C(Z) = \frac{1}{N-1} \sum_{n=1}^{N} (z_n - \bar z)(z_n - \bar z)^\top, \qquad
+        c(Z) = \frac1D \sum_{i \ne j} C(Z)_{ij}^2, \qquad \text{term} = c(Z) + c(Z')
+
+    The paper's eq. 3-4 (Bardes, Ponce & LeCun 2022); the reference implementation sums the two
+    branches too. Shapes: z1, z2 (N, D) with N >= 2; returns a scalar. Course: ch. 6 §VICReg.
+    """
+    c = []
+    for z in (_float(z1), _float(z2)):
+        n, d = z.shape
+        zc = z - z.mean(0)
+        cov = zc.T @ zc / (n - 1)  # (D, D) unbiased covariance
+        c.append(_off_diagonal(cov).square().sum() / d)
+    return c[0] + c[1]
+
+
+def vicreg_terms(z1: Tensor, z2: Tensor, eps: float = 1e-4) -> dict[str, Tensor]:
+    r"""Return VICReg's three terms as a dict with keys ``invariance``, ``variance`` and
+    ``covariance``: ``vicreg_invariance``, ``vicreg_variance`` and ``vicreg_covariance`` of the two
+    branches, normalised as the reference implementation (Bardes, Ponce & LeCun 2022).
+
+    Shapes: z1, z2 (N, D); each value is a scalar. Course: ch. 6 §VICReg.
+    """
+    return {"invariance": vicreg_invariance(z1, z2), "variance": vicreg_variance(z1, z2, eps),
+            "covariance": vicreg_covariance(z1, z2)}
 
 
 def vicreg(z1: Tensor, z2: Tensor, invariance_weight: float = 25.0, variance_weight: float = 25.0,
