@@ -1,4 +1,4 @@
-"""Non-contrastive losses (Course: ch. 6): information maximisation (Barlow Twins, VICReg,
+"""Non-contrastive losses (Course: :ref:`ch6-four-ways`): information maximisation (Barlow Twins, VICReg,
 W-MSE), distillation (BYOL, SimSiam, DINO) and the clustering step of SwAV (Sinkhorn-Knopp).
 
 None of them uses negatives; each prevents collapse in its own way, which chapter 6 removes
@@ -33,7 +33,7 @@ def barlow_twins_terms(z1: Tensor, z2: Tensor) -> tuple[Tensor, Tensor]:
         \mathcal{L}_{on} = \sum_i (1 - C_{ii})^2, \qquad \mathcal{L}_{off} = \sum_{i \ne j} C_{ij}^2.
 
     Both are 0 when the two views' embeddings are perfectly correlated dimension by dimension
-    and the dimensions are decorrelated. Shapes: z1, z2 (N, D). Course: ch. 6 §Barlow Twins.
+    and the dimensions are decorrelated. Shapes: z1, z2 (N, D). Course: :ref:`ch6-infomax`.
     """
     z1, z2 = _float(z1), _float(z2)
     n = z1.shape[0]
@@ -63,7 +63,7 @@ def vicreg_terms(z1: Tensor, z2: Tensor, eps: float = 1e-4) -> dict[str, Tensor]
             \quad\text{(covariance)}
 
     with unbiased variances and covariances over the batch, as in the reference implementation.
-    Shapes: z1, z2 (N, D). Course: ch. 6 §VICReg.
+    Shapes: z1, z2 (N, D). Course: :ref:`ch6-infomax`, :ref:`ch6b-vicreg-ablation`.
     """
     z1, z2 = _float(z1), _float(z2)
     n, d = z1.shape
@@ -86,7 +86,7 @@ def vicreg(z1: Tensor, z2: Tensor, invariance_weight: float = 25.0, variance_wei
 def whiten(z: Tensor, eps: float = 0.0) -> Tensor:
     r"""Return the batch ``z`` (N, D) whitened by Cholesky: :math:`(z - \mu) L^{-\top}` with
     :math:`L L^\top = \mathrm{Cov}(z) + \epsilon I` (unbiased covariance), so the output has
-    identity covariance. Needs N > D. Course: ch. 6 §W-MSE (Ermolov et al. 2021)."""
+    identity covariance. Needs N > D. Course: :ref:`ch6-infomax` (W-MSE, Ermolov et al. 2021)."""
     z = _float(z)
     n, d = z.shape
     if n <= d:
@@ -117,7 +117,7 @@ def negative_cosine(prediction: Tensor, target: Tensor) -> Tensor:
     eq. 2: :math:`\lVert \bar p - \bar z\rVert^2 = 2 - 2\cos`).
 
     ``target`` is detached here: the stop-gradient that keeps these methods from collapsing.
-    Shapes: (N, D) each. Course: ch. 6 §BYOL and SimSiam."""
+    Shapes: (N, D) each. Course: :ref:`ch6-distillation`."""
     return -F.cosine_similarity(_float(prediction), _float(target.detach()), dim=1).mean()
 
 
