@@ -12,7 +12,7 @@ def embedding_std(z: Tensor) -> Tensor:
     r"""Return the mean per-dimension std of the L2-normalized embeddings ``z`` (N, D).
 
     Complete collapse (every input mapped to one point) gives 0; embeddings spread evenly
-    over the unit sphere give about :math:`1/\sqrt{D}`. Course: ch. 6 §collapse.
+    over the unit sphere give about :math:`1/\sqrt{D}`. Course: :ref:`ch6-collapse`.
     Used as the collapse signal in SimSiam (Chen & He 2021, fig. 2).
     """
     return F.normalize(z.float(), dim=1).std(dim=0).mean()
@@ -23,7 +23,7 @@ def singular_values(z: Tensor) -> Tensor:
     """Return the singular values (descending) of the embedding matrix ``z`` (N, D), float64.
 
     The spectrum of a batch of embeddings shows dimensional collapse: a few large values
-    and a tail at zero (Course: ch. 6 §dimensional collapse; Jing et al. 2022)."""
+    and a tail at zero (Course: :ref:`ch6-collapse`, :ref:`ch6b-vicreg-ablation`; Jing et al. 2022)."""
     return torch.linalg.svdvals(z.double())
 
 
@@ -34,7 +34,7 @@ def effective_rank(z: Tensor) -> float:
     .. math:: \mathrm{erank}(z) = \exp\Bigl(-\sum_i p_i \log p_i\Bigr), \qquad p_i = \sigma_i / \sum_j \sigma_j
 
     over the singular values :math:`\sigma_i`. Between 1 (every embedding on one line, e.g.
-    complete collapse to a point) and min(N, D) (a flat spectrum). Course: ch. 6 §collapse."""
+    complete collapse to a point) and min(N, D) (a flat spectrum). Course: :ref:`ch6-collapse`."""
     return float(effective_rank_tensor(z.double()))
 
 
@@ -53,7 +53,7 @@ def layer_features(net: torch.nn.Module, images: Tensor, layers: list[torch.nn.M
     """Return the output of each module in ``layers`` for uint8 ``images`` (n, C, H, W), with
     convolutional maps averaged over space: one (n, channels) tensor per layer.
 
-    Runs ``net`` in eval mode through forward hooks (Course: ch. 1 §the sanity check; ch. 7)."""
+    Runs ``net`` in eval mode through forward hooks (Course: :ref:`ch1b-sanity-check`)."""
     outputs: list[list[Tensor]] = [[] for _ in layers]
 
     def hook(i: int):  # noqa: ANN202 - returns a hook closure

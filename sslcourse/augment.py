@@ -4,8 +4,8 @@ SSL methods see each image through two or more random "views". Standard pipeline
 them one image at a time on the CPU (PIL + torchvision in DataLoader workers), which is
 the usual bottleneck of SSL training. Every function here transforms a whole float batch
 (B, C, H, W) in [0, 1] at once on whatever device it lives on, drawing one set of random
-parameters per image (Course: ch. 5 §views; ch. 0 for the speed comparison,
-``benchmarks/augment_throughput.py``).
+parameters per image (Course: :ref:`ch5-positives` for what the views teach, :ref:`ch0-first-run`
+for the recipe, :ref:`scaling-time` for the speed comparison, ``benchmarks/augment_throughput.py``).
 
 Departures from torchvision, stated so results can be compared:
 - random resized crop clamps an out-of-range box into the image instead of re-sampling

@@ -4,6 +4,8 @@
 - ``ConvNet``: a few conv-BN-ReLU blocks; trains in seconds on a CPU (the ``ci`` profile).
 - ``resnet18_cifar``: ResNet-18 with the CIFAR stem (3x3 conv, stride 1, no max-pool), the
   standard backbone of SSL benchmarks on 32 px images (SimCLR paper, appendix B.9).
+
+Course: :ref:`ch0-first-run` (the ConvNet on a CPU, ResNet-18 on a GPU).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Data-parallel training over several processes (``torchrun``), kept explicit and small.
 
-Course: "Scaling up". Each process (rank) holds a full copy of the method, draws its own
+Course: :ref:`scaling-torchrun`. Each process (rank) holds a full copy of the method, draws its own
 shard of every batch (``DeviceLoader(rank=, world_size=)``), and after ``backward`` the
 gradients are averaged across ranks (``average_gradients``), which is what
 ``DistributedDataParallel`` does, without its bucketing and overlap. Contrastive losses need

@@ -1,7 +1,8 @@
 """Answer checks for the chapters' exercises: immediate feedback, right or wrong with a hint.
 
 Each ``check_*`` function takes the learner's answer, prints a verdict and returns it as a
-bool so notebooks (and tests) can use it. Course: every chapter's "Exercises" section.
+bool so notebooks (and tests) can use it. Course: :ref:`ch0-exercises`, :ref:`ch1-exercises`,
+:ref:`ch1b-exercises`, :ref:`ch5-exercises`, :ref:`ch6-exercises`, :ref:`ch6b-exercises`.
 """
 
 from __future__ import annotations

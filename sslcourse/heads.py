@@ -12,7 +12,8 @@ def mlp(in_dim: int, hidden_dim: int, out_dim: int, n_layers: int = 2,
     Hidden layers are Linear -> (BatchNorm) -> ReLU. SimCLR's projection head is
     ``mlp(d, 2048, 128, n_layers=2)``; BYOL's is ``mlp(d, 4096, 256)``; SimSiam and
     MoCo v3 add ``last_batch_norm=True`` (an affine-free BatchNorm on the output).
-    Course: ch. 5 §SimCLR (why a projection head), ch. 6.
+    Course: :ref:`ch5-why-h` (why a projection head, and why it is thrown away),
+    :ref:`ch6b-tips` (how wide).
     """
     if n_layers < 1:
         raise ValueError(f"n_layers must be >= 1, got {n_layers}")

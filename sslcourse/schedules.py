@@ -1,4 +1,5 @@
-"""Schedules as pure functions of the step (Course: ch. 0 §training; ch. 6 for EMA momentum)."""
+"""Schedules as pure functions of the step: the learning rate's warm-up and cosine decay, and the
+EMA momentum of a target network (Course: :ref:`ch6-distillation`, :ref:`ch6-seven-methods`)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ device (a GPU works), because CCA and CKA subtract nearly equal quantities.
 | ``cca`` (mean rho, R^2_CCA), ``svcca``, ``pwcca`` | invertible linear maps | Raghu et al. 2017; Morcos et al. 2018 |
 | ``r2_lr`` | invertible linear maps of X | Kornblith et al. 2019 |
 
-Course: ch. 1 §representational similarity.
+Course: :ref:`ch1b-comparing`, :ref:`ch1b-invariances`, :ref:`ch1b-svd`, :ref:`ch1b-sanity-check`.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """A small Vision Transformer for the course's small images, with access to its attention
-(Course: ch. 6 §DINO, where the attention of the [CLS] token shows what the network looks at).
+(Course: :ref:`ch6b-tips`, where the [CLS] attention of a DINO-trained TinyViT shows what the
+network looks at; DINO itself: :ref:`ch6-distillation`).
 
 ViT (Dosovitskiy et al. 2021) cuts an image into ``patch_size`` patches, embeds each
 linearly, prepends a learned [CLS] token, adds learned position embeddings and runs

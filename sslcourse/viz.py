@@ -1,4 +1,7 @@
-"""Figures the chapters show (Course: every chapter). Each function returns the figure."""
+"""Figures the chapters show. Each function returns the figure.
+
+Course: :ref:`ch0-datasets` and :ref:`ch0-first-run` (image grids, training curves, accuracy bars),
+:ref:`ch1-pictures` (t-SNE and UMAP maps)."""
 
 from __future__ import annotations
 

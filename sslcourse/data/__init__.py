@@ -1,4 +1,4 @@
-"""Datasets of the course and the device-resident loaders (Course: ch. 0, "The datasets")."""
+"""Datasets of the course and the device-resident loaders (Course: :ref:`ch0-datasets`)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ class ImageSet:
 
     Keeping a whole dataset in one tensor (instead of a list of PIL images) is what lets
     the course move it to the GPU once and cut batches from it with no per-sample Python
-    work (Course: ch. 0, "The datasets").
+    work (Course: :ref:`ch0-datasets`, :ref:`scaling-time`).
 
     Attributes:
         images: uint8 tensor of shape (N, C, H, W), values 0..255.

@@ -3,7 +3,7 @@
 CIFAR and STL are read from their published on-disk formats by the short readers below,
 so the tests can write a small fake folder in the same format and exercise the real code
 path offline. Downloading goes through torchvision's archive helper; when it fails (no
-network) the error says where to put the files by hand.
+network) the error says where to put the files by hand. Course: :ref:`ch0-real-images`.
 """
 
 from __future__ import annotations

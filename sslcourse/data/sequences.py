@@ -1,4 +1,4 @@
-"""A procedural sequence dataset for CPC (Course: ch. 5 §CPC): noisy tones whose class is the
+"""A procedural sequence dataset for CPC (Course: :ref:`ch5b-cpc`): noisy tones whose class is the
 *order* in which four pitches follow each other.
 
 Every sequence is a chain of short segments; each segment is a sine at one of four

@@ -3,7 +3,8 @@
 Each image shows one shape (the class) drawn with a random colour, size, position and
 rotation on a random textured background, plus pixel noise. Because every nuisance factor
 is known, the course can ask precise questions: which factors does a representation keep,
-which does it discard, and are they disentangled? (Course: ch. 0, ch. 1 §disentanglement.)
+which does it discard, and are they disentangled? (Course: :ref:`ch0-shapes`,
+:ref:`ch1-disentanglement`.)
 
 Rendering is vectorised: every shape is a signed distance function evaluated on a pixel
 grid for a whole chunk of images at once, and the distance is turned into an anti-aliased
@@ -166,7 +167,8 @@ FACTOR_GRID_COLUMNS = ["reference", "colour", "scale", "position", "rotation", "
 
 def factor_grid(image_size: int = 32, seed: int = 0) -> tuple[Tensor, list[str]]:
     """Return a grid of images (8 shapes x 8 columns) in which each column changes one factor
-    of the reference image of its row, and the column titles. Course: ch. 0, fig. "factors"."""
+    of the reference image of its row, and the column titles. Course: :ref:`ch0-shapes`
+    (figure ``fig-shapes-factors``)."""
     gen = torch.Generator().manual_seed(seed)
     base = _sample_factors(1, gen)
     base.update(shape=torch.tensor([0]), scale=torch.tensor([0.7]), pos_x=torch.tensor([0.0]),

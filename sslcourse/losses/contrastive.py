@@ -1,4 +1,4 @@
-"""Contrastive losses (Course: ch. 0 and ch. 5): margins, triplets, InfoNCE and its variants."""
+"""Contrastive losses (Course: :ref:`ch5-infonce`): margins, triplets, InfoNCE and its variants."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.5) -> Tensor:
     For identical embeddings (every pair equally similar) and :math:`\tau = 1` the loss is
     :math:`\log(2N - 1)`.
 
-    Course: ch. 0 (first SimCLR run), ch. 5 §InfoNCE and SimCLR.
+    Course: :ref:`ch0-first-run`, :ref:`ch5-infonce`, :ref:`ch5-methods`, :ref:`ch5b-temperature`.
     Paper: Chen, Kornblith, Norouzi, Hinton 2020, "A Simple Framework for Contrastive
     Learning of Visual Representations", eq. (1).
 
@@ -64,8 +64,12 @@ def hard_negative_nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.5, beta
 
     with k over the negatives of i. ``beta = 0`` gives ``nt_xent`` exactly.
 
-    Course: ch. 5 §hard negatives. Shapes: z1, z2 (N, D) with N >= 2 (an anchor needs a
+<<<<<<< HEAD
+    Course: :ref:`ch5-hard-negatives`. Shapes: z1, z2 (N, D) with N >= 2 (an anchor needs a
     negative); returns a scalar.
+=======
+    Course: :ref:`ch5-hard-negatives`. Shapes: z1, z2 (N, D); returns a scalar.
+>>>>>>> course-links
     """
     _check_shapes("hard_negative_nt_xent", "two (N, D) tensors of equal shape with N >= 2",
                   z1.ndim == 2 and z1.shape == z2.shape and len(z1) >= 2, z1=z1, z2=z2)
@@ -92,7 +96,7 @@ def margin_contrastive(z1: Tensor, z2: Tensor, same: Tensor, margin: float = 1.0
         \qquad d_i = \|z_{1,i} - z_{2,i}\|_2
 
     Similar pairs are pulled together; dissimilar pairs are pushed apart only until they are
-    ``margin`` away. Course: ch. 5 §losses.
+    ``margin`` away. Course: :ref:`ch5-infonce`.
 
     Args:
         z1, z2: (N, D) embeddings of the two members of each pair.
@@ -134,7 +138,7 @@ def info_nce(query: Tensor, positive_key: Tensor, negative_keys: Tensor, tempera
         \mathcal{L} = -\frac{1}{N}\sum_i \log
         \frac{\exp(q_i^\top k_i^+ / \tau)}{\exp(q_i^\top k_i^+ / \tau) + \sum_{j=1}^{M} \exp(q_i^\top k_j^- / \tau)}
 
-    and :math:`I(q; k) \ge \log(M + 1) - \mathcal{L}` (ch. 5 §the InfoNCE bound).
+    and :math:`I(q; k) \ge \log(M + 1) - \mathcal{L}` (Course: :ref:`ch5-mi-bound`).
     The keys are targets: they are detached here (MoCo's key encoder gets no gradient).
 
     Args:

@@ -1,4 +1,4 @@
-"""Non-contrastive losses (Course: ch. 6): information maximisation (Barlow Twins, VICReg,
+"""Non-contrastive losses (Course: :ref:`ch6-four-ways`): information maximisation (Barlow Twins, VICReg,
 W-MSE), distillation (BYOL, SimSiam, DINO) and the clustering step of SwAV (Sinkhorn-Knopp).
 
 None of them uses negatives; each prevents collapse in its own way, which chapter 6 removes
@@ -33,7 +33,7 @@ def barlow_twins_terms(z1: Tensor, z2: Tensor) -> tuple[Tensor, Tensor]:
         \mathcal{L}_{on} = \sum_i (1 - C_{ii})^2, \qquad \mathcal{L}_{off} = \sum_{i \ne j} C_{ij}^2.
 
     Both are 0 when the two views' embeddings are perfectly correlated dimension by dimension
-    and the dimensions are decorrelated. Shapes: z1, z2 (N, D). Course: ch. 6 §Barlow Twins.
+    and the dimensions are decorrelated. Shapes: z1, z2 (N, D). Course: :ref:`ch6-infomax`.
     """
     z1, z2 = _float(z1), _float(z2)
     n = z1.shape[0]
@@ -58,7 +58,7 @@ def vicreg_invariance(z1: Tensor, z2: Tensor) -> Tensor:
     The paper's :math:`s(Z, Z')` (Bardes, Ponce & LeCun 2022, eq. 5) divides by N only; the
     reference implementation (``F.mse_loss``) also divides by D, and so does this function, which
     keeps the paper's weight of 25 meaningful at any D. Shapes: z1, z2 (N, D); returns a scalar.
-    Course: ch. 6 §VICReg.
+    Course: :ref:`ch6-infomax`, :ref:`ch6b-vicreg-ablation`.
     """
     return F.mse_loss(_float(z1), _float(z2))
 
@@ -75,7 +75,7 @@ def vicreg_variance(z1: Tensor, z2: Tensor, eps: float = 1e-4) -> Tensor:
     :math:`\gamma = 1` and the unbiased variance over the batch. The paper's loss adds
     :math:`v(Z) + v(Z')`; the reference implementation averages them (the factor 1/2), and so does
     this function. Shapes: z1, z2 (N, D) with N >= 2; returns a scalar in [0, 1].
-    Course: ch. 6 §VICReg.
+    Course: :ref:`ch6-infomax`, :ref:`ch6b-vicreg-ablation`.
     """
     std1 = torch.sqrt(_float(z1).var(0) + eps)  # (D,) per-dimension std over the batch
     std2 = torch.sqrt(_float(z2).var(0) + eps)
@@ -91,7 +91,8 @@ def vicreg_covariance(z1: Tensor, z2: Tensor) -> Tensor:
         c(Z) = \frac1D \sum_{i \ne j} C(Z)_{ij}^2, \qquad \text{term} = c(Z) + c(Z')
 
     The paper's eq. 3-4 (Bardes, Ponce & LeCun 2022); the reference implementation sums the two
-    branches too. Shapes: z1, z2 (N, D) with N >= 2; returns a scalar. Course: ch. 6 §VICReg.
+    branches too. Shapes: z1, z2 (N, D) with N >= 2; returns a scalar.
+    Course: :ref:`ch6-infomax`, :ref:`ch6b-vicreg-ablation`.
     """
     c = []
     for z in (_float(z1), _float(z2)):
@@ -107,7 +108,7 @@ def vicreg_terms(z1: Tensor, z2: Tensor, eps: float = 1e-4) -> dict[str, Tensor]
     ``covariance``: ``vicreg_invariance``, ``vicreg_variance`` and ``vicreg_covariance`` of the two
     branches, normalised as the reference implementation (Bardes, Ponce & LeCun 2022).
 
-    Shapes: z1, z2 (N, D); each value is a scalar. Course: ch. 6 §VICReg.
+    Shapes: z1, z2 (N, D); each value is a scalar. Course: :ref:`ch6-infomax`, :ref:`ch6b-vicreg-ablation`.
     """
     return {"invariance": vicreg_invariance(z1, z2), "variance": vicreg_variance(z1, z2, eps),
             "covariance": vicreg_covariance(z1, z2)}
@@ -123,7 +124,7 @@ def vicreg(z1: Tensor, z2: Tensor, invariance_weight: float = 25.0, variance_wei
 def whiten(z: Tensor, eps: float = 0.0) -> Tensor:
     r"""Return the batch ``z`` (N, D) whitened by Cholesky: :math:`(z - \mu) L^{-\top}` with
     :math:`L L^\top = \mathrm{Cov}(z) + \epsilon I` (unbiased covariance), so the output has
-    identity covariance. Needs N > D. Course: ch. 6 §W-MSE (Ermolov et al. 2021)."""
+    identity covariance. Needs N > D. Course: :ref:`ch6-infomax` (W-MSE, Ermolov et al. 2021)."""
     z = _float(z)
     n, d = z.shape
     if n <= d:
@@ -154,7 +155,7 @@ def negative_cosine(prediction: Tensor, target: Tensor) -> Tensor:
     eq. 2: :math:`\lVert \bar p - \bar z\rVert^2 = 2 - 2\cos`).
 
     ``target`` is detached here: the stop-gradient that keeps these methods from collapsing.
-    Shapes: (N, D) each. Course: ch. 6 §BYOL and SimSiam."""
+    Shapes: (N, D) each. Course: :ref:`ch6-distillation`."""
     return -F.cosine_similarity(_float(prediction), _float(target.detach()), dim=1).mean()
 
 
