@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
 
 from _record import write_record
 
 from sslcourse import experiment
-from sslcourse.methods import Method, build_method
+from sslcourse.methods import Method
 from sslcourse.profiles import Profile, get_profile
 from sslcourse.train import seed_everything
 
@@ -42,14 +41,9 @@ def seconds_to_reach(history: list[dict], target: float) -> float | None:
 
 
 def slow_target(name: str, profile: Profile, num_classes: int) -> Method:
-    """``build_method(name)`` with the target momentum starting at 0.99 (BYOL: predictor at 1x)."""
-    method = build_method(name, partial(experiment.make_backbone, profile), num_classes,
-                          head_hidden_dim=profile.head_hidden_dim, temperature=profile.temperature)
-    if hasattr(method, "base_momentum"):
-        method.base_momentum = method.momentum = 0.99
-    if hasattr(method, "predictor_lr_scale"):
-        method.predictor_lr_scale = 1.0
-    return method
+    """The course's ``name`` with the target momentum starting at 0.99 (BYOL: predictor at 1x)."""
+    overrides = {"byol": {"base_momentum": 0.99, "predictor_lr_scale": 1.0}, "dino": {"base_momentum": 0.99}}
+    return experiment.build_for_profile(name, profile, num_classes, **overrides.get(name, {}))
 
 
 def main() -> None:

@@ -13,7 +13,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-BACKBONES = ["convnet", "resnet18"]
+from .vit import TinyViT
+
+BACKBONES = ["convnet", "resnet18", "vit"]
 
 
 class ConvNet(nn.Module):
@@ -71,6 +73,8 @@ def build_backbone(name: str, **kwargs: int) -> nn.Module:
         return ConvNet(**kwargs)
     if name == "resnet18":
         return resnet18_cifar(**kwargs)
+    if name == "vit":
+        return TinyViT(**kwargs)
     raise ValueError(f"unknown backbone {name!r}; valid names: {', '.join(BACKBONES)}")
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import os
 import platform
 import random
 import signal
@@ -27,10 +26,14 @@ from torch import Tensor, nn
 from torch.profiler import record_function
 from tqdm import tqdm
 
+from .checkpoint import CheckpointError, load_checkpoint, restore_training_state, save_checkpoint, training_state
 from .data import Batch
 from .distributed import average_gradients, rank_and_world_size
 from .methods.base import Method
 from .schedules import warmup_cosine
+
+__all__ = ["CheckpointError", "NonFiniteLossError", "TrainingInterrupted", "default_device", "fit", "keep_freed_memory",
+           "load_checkpoint", "make_optimizer", "make_optimizers", "save_checkpoint", "seed_everything"]
 
 OPTIMIZERS = ["adamw", "sgd"]
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -38,10 +41,6 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 class NonFiniteLossError(RuntimeError):
     """Raised by ``fit`` when the loss becomes NaN or infinite."""
-
-
-class CheckpointError(RuntimeError):
-    """Raised when a checkpoint cannot be read; the file on disk is left untouched."""
 
 
 class TrainingInterrupted(RuntimeError):
@@ -130,32 +129,6 @@ def _optimizer(specs: list[dict], name: str, lr: float, weight_decay: float) -> 
     raise ValueError(f"unknown optimizer {name!r}; valid names: {', '.join(OPTIMIZERS)}")
 
 
-def save_checkpoint(path: str | Path, state: dict) -> None:
-    """Write ``state`` to ``path`` atomically: a temporary file, then a rename.
-
-    A crash while writing leaves the previous checkpoint intact."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Return the state saved at ``path``; raise ``CheckpointError`` saying why it is unreadable."""
-    path = Path(path)
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as err:  # truncated zip, wrong format, pickle errors...
-        raise CheckpointError(
-            f"cannot read checkpoint {path} ({type(err).__name__}: {err}). The file was left as it is; "
-            "delete or move it to start from scratch, or pass another checkpoint path."
-        ) from err
-    if not isinstance(state, dict) or "model" not in state or "step" not in state:
-        raise CheckpointError(f"{path} is not an sslcourse checkpoint (no 'model'/'step' entries)")
-    return state
-
-
 def _batches(loader: Iterable[Batch], epoch: int = 0) -> Iterator[tuple[int, Batch]]:
     """Yield (epoch, batch) forever, re-iterating the loader at each epoch."""
     while True:
@@ -239,14 +212,15 @@ def fit(
     warmup = max(1, steps // 20) if warmup_steps is None else warmup_steps
     start, epoch, history = 0, 0, []
     if checkpoint_path is not None and Path(checkpoint_path).exists():
-        start, epoch, history = _restore(load_checkpoint(checkpoint_path, device), method, optimizers, loader)
+        state = load_checkpoint(checkpoint_path, device)
+        start, epoch, history = restore_training_state(state, method, optimizers, loader)
     step_fn = _compiled_or_eager(method.training_step) if compile else method.training_step
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
                 else contextlib.nullcontext())
 
     def checkpoint(step: int) -> None:
         if checkpoint_path is not None and rank_and_world_size()[0] == 0:  # one writer under DDP
-            save_checkpoint(checkpoint_path, _state(method, optimizers, loader, step, epoch, history))
+            save_checkpoint(checkpoint_path, training_state(method, optimizers, loader, step, epoch, history))
 
     method.train()
     window: list[dict[str, Tensor]] = []
@@ -369,39 +343,6 @@ def _signals_caught() -> Iterator[list[int]]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-
-
-def _state(method: Method, optimizers: dict[str | None, torch.optim.Optimizer], loader: object, step: int,
-           epoch: int, history: list[dict]) -> dict:
-    """What a checkpoint holds: everything a resumed run needs to continue as if never stopped."""
-    return {"model": method.state_dict(), "optimizer": {p: o.state_dict() for p, o in optimizers.items()},
-            "step": step, "epoch": epoch, "history": history,
-            "loader": loader.state_dict() if hasattr(loader, "state_dict") else None,
-            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}}
-
-
-def _restore(state: dict, method: Method, optimizers: dict[str | None, torch.optim.Optimizer],
-             loader: object) -> tuple[int, int, list[dict]]:
-    """Load ``state`` (``_state``) into the method, optimizers, loader and generators; return
-    (step, epoch, history)."""
-    method.load_state_dict(state["model"])
-    if "param_groups" in state["optimizer"]:  # written before checkpoints held one optimizer per player
-        state["optimizer"] = {None: state["optimizer"]}
-    if set(state["optimizer"]) != set(optimizers):
-        raise CheckpointError(f"the checkpoint has optimizers {sorted(map(str, state['optimizer']))}, "
-                              f"this method {sorted(map(str, optimizers))}: it was written by another method")
-    for player, opt in optimizers.items():
-        opt.load_state_dict(state["optimizer"][player])
-    if state.get("loader") is not None and hasattr(loader, "load_state_dict"):
-        loader.load_state_dict(state["loader"])
-    if "rng" in state:
-        torch.set_rng_state(state["rng"]["torch"].cpu())
-        np.random.set_state(state["rng"]["numpy"])
-        random.setstate(state["rng"]["python"])
-        if state["rng"]["cuda"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
-    return state["step"], state.get("epoch", 0), state.get("history", [])
 
 
 def _evaluated(method: Method, evaluate: Callable[[Method], dict[str, float]]) -> dict[str, float]:

@@ -1,6 +1,7 @@
-"""Transfer of a pre-trained backbone to a labelled task by fine-tuning it (Course:
-:ref:`ch1-fine-tuning`). Above both ``evaluate`` (frozen features) and ``train`` (``fit``),
-which it uses."""
+"""Transfer of a pre-trained backbone to a labelled task by fine-tuning it.
+
+Course: :ref:`ch1-fine-tuning`. This module sits above both ``evaluate`` (frozen features)
+and ``train`` (``fit``), which it uses."""
 
 from __future__ import annotations
 

@@ -9,8 +9,6 @@ name a section that does not exist; a label can be checked.
 import re
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted((ROOT / "sslcourse").rglob("*.py"))
 PAGES = sorted((ROOT / "chapters").glob("*.md")) + sorted((ROOT / "book").glob("*.md"))
@@ -19,12 +17,6 @@ PAGES = sorted((ROOT / "chapters").glob("*.md")) + sorted((ROOT / "book").glob("
 REF = re.compile(r":ref:`(?:[^`<]*<(?P<target>[^`>]+)>|(?P<label>[^`<>]+))`")
 TARGET = re.compile(r"^\((?P<label>[^()\s]+)\)=[ \t]*$")
 HEADING = re.compile(r"^#{1,6} \S")
-
-# Files still being rewritten by someone else when the links were introduced; their free-text
-# references turn into :ref: links in that rewrite, and then this list (and the xfail) goes.
-PENDING = ("sslcourse/methods/", "sslcourse/train.py", "sslcourse/experiment.py", "sslcourse/profiles.py",
-           "sslcourse/evaluate.py", "sslcourse/__main__.py")
-
 
 def _relative(path: Path) -> str:
     return path.relative_to(ROOT).as_posix()
@@ -83,8 +75,6 @@ def test_every_label_sits_right_before_a_heading():
     assert misplaced == []
 
 
-@pytest.mark.xfail(strict=False, reason="free-text 'Course:' references remain in files being rewritten: "
-                   + ", ".join(PENDING) + "; remove this xfail once they use :ref:")
 def test_every_course_line_links_with_a_ref():
     # A "Course:" line without a :ref: is a free-text reference, which nothing checks.
     free = [f"{_relative(source)}:{number}: {line.strip()}"
@@ -92,10 +82,3 @@ def test_every_course_line_links_with_a_ref():
             for number, line in enumerate(source.read_text().splitlines(), start=1)
             if "Course:" in line and ":ref:`" not in line]
     assert free == [], "'Course:' lines without a :ref: label:\n" + "\n".join(free)
-
-
-def test_only_the_files_being_rewritten_still_have_free_text_references():
-    # Keeps the xfail above honest: no file outside PENDING may slip back to free text.
-    free = {_relative(source) for source in SOURCES
-            for line in source.read_text().splitlines() if "Course:" in line and ":ref:`" not in line}
-    assert sorted(path for path in free if not path.startswith(PENDING)) == []

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import resource
-import time
+import signal
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from sslcourse.schedules import cosine_momentum, warmup_cosine
 from sslcourse.train import (
     CheckpointError,
     NonFiniteLossError,
+    TrainingInterrupted,
     fit,
     keep_freed_memory,
     load_checkpoint,
@@ -52,19 +54,43 @@ def test_history_records_are_table_rows():
     assert {"step", "epoch", "lr", "time_s", "images_per_s", "loss", "z_std"} <= set(history[0])
 
 
+class FakeClock:
+    """A clock that advances 0.01 s per reading, plus whatever a test adds."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 0.01
+        return self.now
+
+
 def test_evaluation_joins_the_history_in_eval_mode_and_training_resumes():
     method, loader = tiny_setup()
-    modes = []
+    modes, clock = [], FakeClock()
 
     def evaluate(m):
         modes.append((m.training, torch.is_grad_enabled()))
-        time.sleep(0.5)  # an evaluation this slow must not show in the training clock
+        clock.now += 100.0  # an evaluation this slow must not show in the training clock
         return {"probe": float(len(modes))}
 
-    history = fit(method, loader, 25, log_every=5, evaluate=evaluate, evaluate_every=10, progress=False)
+    history = fit(method, loader, 25, log_every=5, evaluate=evaluate, evaluate_every=10, progress=False, clock=clock)
     assert [h.get("probe") for h in history] == [None, 1.0, None, 2.0, 3.0]  # steps 10, 20 and the last
     assert modes == [(False, False)] * 3
-    assert all(b["time_s"] - a["time_s"] < 0.5 for a, b in itertools.pairwise(history))
+    assert all(b["time_s"] - a["time_s"] < 1.0 for a, b in itertools.pairwise(history))
+    assert history[-1]["images_per_s"] > 5 * 32 / 1.0  # 5 steps of 32 images in under a (fake) second
+
+
+def test_max_seconds_stops_after_the_log_step_that_passes_it():
+    method, loader = tiny_setup()
+    clock = FakeClock()
+
+    def one_tenth_of_a_second_per_step(step: int) -> None:
+        clock.now += 0.1
+
+    history = fit(method, loader, 100, log_every=5, max_seconds=1.2, progress=False, clock=clock,
+                  on_step=one_tenth_of_a_second_per_step)
+    assert [h["step"] for h in history] == [5, 10, 15]  # 1.5 s at step 15: the first log step past 1.2 s
 
 
 def test_evaluate_every_must_be_a_multiple_of_log_every():
@@ -89,6 +115,44 @@ def test_resume_continues_from_the_checkpoint(tmp_path: Path):
     history = fit(method2, loader2, 20, log_every=5, progress=False, checkpoint_path=ckpt)
     assert [h["step"] for h in history] == [5, 10, 15, 20] and load_checkpoint(ckpt)["step"] == 20
     assert not (tmp_path / "run.pt.tmp").exists()
+
+
+def test_a_resumed_run_gives_the_losses_of_an_uninterrupted_one(tmp_path: Path):
+    method, loader = tiny_setup()
+    uninterrupted = fit(method, loader, 20, log_every=5, progress=False)
+    ckpt = tmp_path / "run.pt"
+    method, loader = tiny_setup()
+    fit(method, loader, 20, log_every=5, progress=False, checkpoint_path=ckpt, checkpoint_every=5,
+        max_seconds=0.0)  # stops after the first log step (5 steps), as a killed run would
+    assert load_checkpoint(ckpt)["step"] == 5
+    method, loader = tiny_setup()
+    torch.manual_seed(123)  # whatever the generators hold now, the checkpoint's are restored
+    resumed = fit(method, loader, 20, log_every=5, progress=False, checkpoint_path=ckpt)
+    assert [h["step"] for h in resumed] == [5, 10, 15, 20]
+    for a, b in zip(uninterrupted, resumed, strict=True):
+        assert a["loss"] == pytest.approx(b["loss"], abs=1e-5), (a["step"], a["loss"], b["loss"])
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_finishes_the_step_saves_and_raises(tmp_path: Path, signum):
+    method, loader = tiny_setup()
+    ckpt = tmp_path / "run.pt"
+
+    def send_at_step_3(step: int) -> None:
+        if step == 3:
+            os.kill(os.getpid(), signum)
+
+    with pytest.raises(TrainingInterrupted, match=f"{signal.Signals(signum).name} after step 3") as stop:
+        fit(method, loader, 20, log_every=5, progress=False, checkpoint_path=ckpt, on_step=send_at_step_3)
+    assert stop.value.step == 3 and load_checkpoint(ckpt)["step"] == 3
+    assert signal.getsignal(signum) is not None  # the previous handler is back
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_zero_steps_is_an_error():
+    method, loader = tiny_setup()
+    with pytest.raises(ValueError, match="at least 1"):
+        fit(method, loader, 0, progress=False)
 
 
 def test_corrupted_checkpoint_is_reported_and_left_untouched(tmp_path: Path):

@@ -31,6 +31,7 @@ DIRECTIVE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<kind>exercise|solution)\}(
 OPTION = re.compile(r"^:(label|class|nonumber|hidden):[^\n]*\n", re.M)
 CHECK_CALL = re.compile(r"`(exercises\.check_\w+\([^`]*\))`")
 ROLE = re.compile(r"\{(?P<role>cite:t|cite:p|cite|doc|ref|numref|eq|term)\}`(?P<text>[^`]*)`")
+TARGET = re.compile(r"^\([^()\s]+\)=[ \t]*\n", re.M)
 ADMONITION = re.compile(r"^:::\{(?:admonition|note|tip|warning|important)\}(?P<title>[^\n]*)\n(?:^:class:[^\n]*\n)?"
                         r"(?P<body>.*?)^:::[ \t]*$", re.M | re.S)
 LITERALINCLUDE = re.compile(r"^```\{literalinclude\} (?P<path>\S+)\n:pyobject: (?P<name>\w+)\n```", re.M)
@@ -55,6 +56,7 @@ def _included_code(match: re.Match) -> str:
 def myst_to_markdown(text: str) -> str:
     """MyST roles, admonitions and ``literalinclude`` in ``text`` as plain Markdown."""
     text = LITERALINCLUDE.sub(_included_code, text)
+    text = TARGET.sub("", text)  # "(label)=" lines: cross-reference targets only the book uses
     text = ADMONITION.sub(lambda m: f"**{m['title'].strip()}.** {m['body'].strip()}", text)
     return ROLE.sub(_role_text, text)
 

@@ -31,7 +31,7 @@ class BYOL(Method):
         predictor_lr_scale: multiplies the predictor's learning rate (1 in the paper's main
             runs). The paper's appendix trains BYOL without a moving average by giving the
             predictor a larger learning rate; a faster predictor also speeds up short runs
-            with the moving average (measured on the shapes, ch. 6).
+            with the moving average (ch. 6 measures both on the shapes).
     """
 
     def __init__(self, backbone: nn.Module, hidden_dim: int = 4096, projection_dim: int = 256,
