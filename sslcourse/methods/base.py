@@ -1,4 +1,4 @@
-"""The contract every method of the course follows (Course: :ref:`ch0-first-run`).
+"""The contract every method of the course follows (Course: :ref:`intro-library`, :ref:`ch0-first-run`).
 
 A method is an ``nn.Module`` holding its networks: ``backbone`` (its output h is the
 representation) and ``projection_head`` (the head above the backbone; z = projection_head(h)),
