@@ -64,22 +64,17 @@ def test_supcon_method_uses_labels_across_views():
     assert torch.allclose(out["loss"], supcon(z, y.repeat(2), 0.1))
 
 
-def test_cmc_splits_luma_and_chroma_and_learns():
+def test_cmc_splits_luma_and_chroma_and_encodes_with_both():
     from sslcourse.methods import CMC
     from sslcourse.methods.cmc import luma_chroma
 
     grey = torch.rand(2, 1, 4, 4).expand(-1, 3, -1, -1)
     y, c = luma_chroma(grey)
     assert torch.allclose(y, grey[:, :1], atol=1e-6) and c.abs().max() < 1e-6  # grey has no chroma
-
-    torch.manual_seed(0)
-    data = make_shapes(256, 12, captions=False)
-    loader = MultiViewLoader(DeviceLoader(data, 32), [augment.ViewRecipe(size=12, gray_p=0.0)])
-    cmc = CMC(ConvNet(width=8, depth=2, in_channels=1), ConvNet(width=8, depth=2, in_channels=2), hidden_dim=32,
+    cmc = CMC(ConvNet(width=8, depth=2, in_channels=1), ConvNet(width=4, depth=2, in_channels=2), hidden_dim=32,
               projection_dim=16)
-    history = fit(cmc, loader, 60, log_every=10, progress=False)
-    assert history[-1]["loss"] < history[0]["loss"]
-    assert cmc.encode(torch.rand(3, 3, 12, 12)).shape == (3, 32)
+    assert cmc.encode(torch.rand(3, 3, 12, 12)).shape == (3, 16 + 8)  # both encoders' features
+    # CMC's learning test (loss falls, z keeps its spread) is in test_learning.py
 
 
 @pytest.mark.parametrize("name", IMAGE_METHODS)
