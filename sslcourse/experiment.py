@@ -74,8 +74,9 @@ def views_for(method_name: str, dataset: str, size: int) -> list[augment.ViewRec
 def build_for_profile(method_name: str, profile: Profile, num_classes: int = 10, **overrides: object) -> Method:
     """Return ``method_name`` with the course's settings at ``profile``'s sizes (its backbone, head
     width and temperature), except ``overrides`` of constructor arguments."""
-    return build_method(method_name, partial(make_backbone, profile), num_classes,
-                        head_hidden_dim=profile.head_hidden_dim, temperature=profile.temperature, **overrides)
+    settings = {"head_hidden_dim": profile.head_hidden_dim, "temperature": profile.temperature}
+    settings.update((k, overrides.pop(k)) for k in list(settings) if k in overrides)
+    return build_method(method_name, partial(make_backbone, profile), num_classes, **settings, **overrides)
 
 
 def train_and_evaluate(method_name: str = "simclr", dataset: str = "shapes", profile: Profile | str | None = None,

@@ -95,8 +95,6 @@ def test_z_std_is_measured_on_the_projection_heads_output(name):
     assert not torch.allclose(embedding_std(method.encode(x)), embedding_std(z), atol=1e-4)
 
 
-@pytest.mark.xfail(strict=True, reason="SwAV reports z_raw_std of L2-normalised z (swav.py: "
-                   "collapse_diagnostics(z[0]) after F.normalize), not of the head's raw output")
 def test_swav_z_raw_std_is_measured_before_normalisation():
     method = small_method("swav").eval()
     x, y = images()

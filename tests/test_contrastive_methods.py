@@ -112,3 +112,13 @@ def test_symmetric_moco_averages_both_directions():
 
     want = 0.5 * (info_nce(q(x1), k(x2), moco.queue, 0.2) + info_nce(q(x2), k(x1), moco.queue, 0.2))
     assert torch.allclose(out["loss"], want, atol=1e-6)
+
+
+def test_build_for_profile_takes_overrides_of_the_profile_settings_too():
+    from sslcourse.experiment import build_for_profile
+    from sslcourse.profiles import get_profile
+
+    profile = get_profile("ci")
+    assert build_for_profile("simclr", profile).temperature == profile.temperature
+    assert build_for_profile("simclr", profile, temperature=0.05).temperature == 0.05
+    assert build_for_profile("moco", profile, queue_size=64).queue.shape[0] == 64

@@ -57,13 +57,14 @@ class SwAV(Method):
         return codes.chunk(world)[rank]
 
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
-        z = [F.normalize(self.embed(v), dim=1) for v in batch.views]
+        raw = [self.embed(v) for v in batch.views]
+        z = [F.normalize(r, dim=1) for r in raw]
         scores = torch.stack([self.prototypes(zi) for zi in z])  # (V, N, K)
         codes = torch.stack([self._codes(scores[t]) for t in range(self.n_coded)])
         loss = swav_loss(scores, codes, self.temperature)
         # Prototypes that win at least one sample (no host sync: a scatter, not unique()).
         used = torch.zeros(scores.shape[-1], device=scores.device).index_fill_(0, codes[0].argmax(1), 1.0).sum()
-        return {"loss": loss, "prototypes_used": used, **self.collapse_diagnostics(z[0])}
+        return {"loss": loss, "prototypes_used": used, **self.collapse_diagnostics(raw[0])}
 
     def on_after_step(self, step: int, total_steps: int) -> None:
         self.normalize_prototypes()
