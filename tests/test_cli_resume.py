@@ -92,6 +92,7 @@ def test_sigterm_exits_143_with_a_checkpoint_of_the_step_it_was_at(runs):
     # (all within the first epoch: 6,000 images make 187 batches of 32)
     assert state["loader"]["position"] == state["step"]
     assert state["step"] <= STEPS - LOG_EVERY, "stopped too late to compare the last history record"
+    assert state["run"]["method"] == "simclr"  # `evaluate` can read a stopped run too
 
 
 def test_sigkill_loses_at_most_one_checkpoint_interval(runs):
