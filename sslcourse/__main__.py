@@ -17,7 +17,6 @@ import json
 import signal
 import sys
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
 from .data import DATASETS, DatasetNotFoundError
@@ -104,15 +103,13 @@ def _train(args: argparse.Namespace) -> dict:
     rank, _ = init_from_environment()  # joins the process group under torchrun; (0, 1) otherwise
     profile = get_profile(args.profile)
     train, test = experiment.load_profile_data(args.dataset, profile, args.seed)
-    try:
-        result = experiment.train_and_evaluate(
-            args.method, args.dataset, profile, seed=args.seed, steps=args.steps, progress=not args.no_progress,
-            data=(train, test), checkpoint_path=str(args.out) if args.out else None, batch_size=args.batch_size,
-            checkpoint_every=args.checkpoint_every)
-    except TrainingInterrupted:
-        if args.out and args.out.exists() and rank == 0:  # so that `evaluate` also reads a stopped run
-            _describe_run(args, profile.name)
-        raise
+    # Every checkpoint says how to rebuild its run, so `evaluate` needs only the file, even of a
+    # run that was killed.
+    run = {"method": args.method, "dataset": args.dataset, "profile": profile.name, "seed": args.seed}
+    result = experiment.train_and_evaluate(
+        args.method, args.dataset, profile, seed=args.seed, steps=args.steps, progress=not args.no_progress,
+        data=(train, test), checkpoint_path=str(args.out) if args.out else None, batch_size=args.batch_size,
+        checkpoint_every=args.checkpoint_every, checkpoint_extra={"run": run})
     # images_per_s is None (JSON null) when the run was resumed from a finished checkpoint
     line = {"method": args.method, "dataset": args.dataset, "profile": profile.name,
             "steps": result.history[-1]["step"], "final_loss": round(result.history[-1]["loss"], 4),
@@ -123,19 +120,7 @@ def _train(args: argparse.Namespace) -> dict:
     if args.baselines:
         line["knn_random_weights"] = round(experiment.knn_of(experiment.make_backbone(profile), train, test), 4)
         line["knn_raw_pixels"] = round(experiment.raw_pixel_knn(train, test), 4)
-    if args.out and rank == 0:
-        _describe_run(args, profile.name)
     return line
-
-
-def _describe_run(args: argparse.Namespace, profile: str) -> None:
-    """Add to the checkpoint at ``args.out`` how to rebuild its run, so `evaluate` needs only the
-    file (``fit`` writes its own state only)."""
-    from .train import load_checkpoint, save_checkpoint
-
-    state = load_checkpoint(args.out)
-    state["run"] = {"method": args.method, "dataset": args.dataset, "profile": profile, "seed": args.seed}
-    save_checkpoint(args.out, state)
 
 
 def _interrupted(err: TrainingInterrupted) -> str:
@@ -148,20 +133,15 @@ def _interrupted(err: TrainingInterrupted) -> str:
 
 def _evaluate(args: argparse.Namespace) -> dict:
     from . import experiment
-    from .methods import build_method
     from .train import load_checkpoint
 
     state = load_checkpoint(args.checkpoint)
     run = state.get("run")
     if run is None:
-        # fit's periodic checkpoints hold no run description: _train adds it when fit returns or is stopped
-        raise CheckpointError(f"{args.checkpoint} has no run description: it was not written by `train --out`, "
-                              "or that run was killed (rerun its train command to finish it)")
+        raise CheckpointError(f"{args.checkpoint} has no run description: it was not written by `train --out`")
     profile = get_profile(run["profile"])
     train, test = experiment.load_profile_data(run["dataset"], profile, run["seed"])
-    method = build_method(run["method"], partial(experiment.make_backbone, profile),
-                          train.num_classes, head_hidden_dim=profile.head_hidden_dim,
-                          temperature=profile.temperature)
+    method = experiment.build_for_profile(run["method"], profile, train.num_classes)
     method.load_state_dict(state["model"])
     return {**run, "step": state["step"], "knn_accuracy": round(experiment.knn_of(method, train, test), 4)}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -44,20 +45,38 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return state
 
 
-def training_state(method: Method, optimizers: dict[str | None, torch.optim.Optimizer], loader: object, step: int,
-           epoch: int, history: list[dict]) -> dict:
-    """What a checkpoint holds: everything a resumed run needs to continue as if never stopped."""
-    return {"model": method.state_dict(), "optimizer": {p: o.state_dict() for p, o in optimizers.items()},
-            "step": step, "epoch": epoch, "history": history,
+@dataclass
+class Progress:
+    """Where a run of ``fit`` is: steps done of ``total_steps``, the loader's epoch, the history
+    records so far and the step values not yet averaged into a record (``window``)."""
+
+    step: int
+    total_steps: int
+    epoch: int = 0
+    history: list[dict] = field(default_factory=list)
+    window: list[dict[str, torch.Tensor]] = field(default_factory=list)
+
+
+def training_state(method: Method, optimizers: dict[str | None, torch.optim.Optimizer], loader: object,
+                   progress: Progress, extra: dict | None = None) -> dict:
+    """What a checkpoint holds: everything a resumed run needs to continue as if never stopped,
+    plus ``extra`` entries (e.g. how to rebuild the run)."""
+    return {**(extra or {}), "model": method.state_dict(),
+            "optimizer": {p: o.state_dict() for p, o in optimizers.items()},
+            "step": progress.step, "total_steps": progress.total_steps, "epoch": progress.epoch,
+            "history": progress.history, "window": [{k: v.cpu() for k, v in w.items()} for w in progress.window],
             "loader": loader.state_dict() if hasattr(loader, "state_dict") else None,
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}}
 
 
 def restore_training_state(state: dict, method: Method, optimizers: dict[str | None, torch.optim.Optimizer],
-             loader: object) -> tuple[int, int, list[dict]]:
-    """Load ``state`` (``training_state``) into the method, optimizers, loader and generators; return
-    (step, epoch, history)."""
+                           loader: object, total_steps: int) -> Progress:
+    """Load ``state`` (``training_state``) into the method, optimizers, loader and generators;
+    return the run's progress. A run of another length is refused: its schedule would differ."""
+    if state.get("total_steps", total_steps) != total_steps:
+        raise CheckpointError(f"the checkpoint belongs to a run of {state['total_steps']} steps, not {total_steps}: "
+                              "resume with the same number of steps, or start elsewhere to train another schedule")
     method.load_state_dict(state["model"])
     if "param_groups" in state["optimizer"]:  # written before checkpoints held one optimizer per player
         state["optimizer"] = {None: state["optimizer"]}
@@ -74,4 +93,6 @@ def restore_training_state(state: dict, method: Method, optimizers: dict[str | N
         random.setstate(state["rng"]["python"])
         if state["rng"]["cuda"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
-    return state["step"], state.get("epoch", 0), state.get("history", [])
+    device = next(iter(method.state_dict().values())).device
+    window = [{k: v.to(device) for k, v in w.items()} for w in state.get("window", [])]
+    return Progress(state["step"], total_steps, state.get("epoch", 0), state.get("history", []), window)

@@ -84,7 +84,8 @@ def train_and_evaluate(method_name: str = "simclr", dataset: str = "shapes", pro
                        data: tuple[ImageSet, ImageSet] | None = None,
                        checkpoint_path: str | None = None, method: Method | None = None,
                        batch_size: int | None = None, knn_every: int = 0,
-                       compile: bool | None = None, checkpoint_every: int | None = None) -> RunResult:
+                       compile: bool | None = None, checkpoint_every: int | None = None,
+                       checkpoint_extra: dict | None = None) -> RunResult:
     """Train ``method_name`` on ``dataset`` with the profile's sizes; return the kNN result.
 
     ``data`` skips loading when the caller already has (train, test); ``steps`` and
@@ -93,7 +94,8 @@ def train_and_evaluate(method_name: str = "simclr", dataset: str = "shapes", pro
     ``knn_every`` > 0 adds the test kNN accuracy ("knn") to the history every that many steps,
     for time-to-accuracy curves (the evaluation time is not counted as training time).
     ``compile`` overrides the profile's ``torch.compile`` choice. With ``checkpoint_path`` the run
-    is saved every ``checkpoint_every`` steps (default: the profile's) and resumed from there.
+    is saved every ``checkpoint_every`` steps (default: the profile's), with ``checkpoint_extra``
+    entries, and resumed from there.
     """
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
     seed_everything(seed)
@@ -109,10 +111,11 @@ def train_and_evaluate(method_name: str = "simclr", dataset: str = "shapes", pro
     done_before = load_checkpoint(checkpoint_path)["step"] if checkpoint_path and Path(checkpoint_path).exists() else 0
     t0 = time.perf_counter()
     evaluate = (lambda m: {"knn": knn_of(m, train, test, device)}) if knn_every else None
-    history = fit(method, loader, steps or profile.steps, lr=profile.lr, device=device,
+    history = fit(method, loader, profile.steps if steps is None else steps, lr=profile.lr, device=device,
                   compile=profile.compile if compile is None else compile, progress=progress,
                   checkpoint_path=checkpoint_path, evaluate=evaluate, evaluate_every=knn_every,
-                  checkpoint_every=profile.checkpoint_every if checkpoint_every is None else checkpoint_every)
+                  checkpoint_every=profile.checkpoint_every if checkpoint_every is None else checkpoint_every,
+                  checkpoint_extra=checkpoint_extra)
     # with knn_every, fit's clock (which stops while evaluating) is the training time
     seconds = history[-1]["time_s"] if knn_every else time.perf_counter() - t0
     n_images = (history[-1]["step"] - done_before) * batch_size  # what this call trained, not the resumed part

@@ -26,7 +26,14 @@ from torch import Tensor, nn
 from torch.profiler import record_function
 from tqdm import tqdm
 
-from .checkpoint import CheckpointError, load_checkpoint, restore_training_state, save_checkpoint, training_state
+from .checkpoint import (
+    CheckpointError,
+    Progress,
+    load_checkpoint,
+    restore_training_state,
+    save_checkpoint,
+    training_state,
+)
 from .data import Batch
 from .distributed import average_gradients, rank_and_world_size
 from .methods.base import Method
@@ -161,6 +168,7 @@ def fit(
     evaluate_every: int = 0,
     on_step: Callable[[int], None] | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    checkpoint_extra: dict | None = None,
 ) -> list[dict]:
     """Train ``method`` for ``steps`` optimizer steps; return one history record per log step.
     The method is left in eval mode, on ``device``.
@@ -179,7 +187,8 @@ def fit(
             every ``checkpoint_every`` steps (0: only at the end), and when SIGINT or SIGTERM
             stops the run. A checkpoint holds the weights, the optimizer, the history, the
             random generators and the loader's position (``state_dict``, if it has one), so a
-            resumed run sees the batches an uninterrupted one would.
+            resumed run sees the batches an uninterrupted one would. Resuming needs the same
+            ``steps``.
         log_every: steps per history record (and per host-device synchronisation).
         progress: show a tqdm progress bar.
         max_seconds: stop early (after a log step) once this much training time has passed.
@@ -191,6 +200,7 @@ def fit(
         on_step: called after every optimizer step with the number of steps done
             (e.g. ``torch.profiler.profile.step``).
         clock: seconds, for "time_s", "images_per_s" and ``max_seconds`` (tests pass a fake one).
+        checkpoint_extra: entries added to every checkpoint (e.g. how to rebuild the run).
 
     Returns:
         list of dicts with "step", "epoch", "lr", "time_s", "images_per_s" and the mean of
@@ -210,20 +220,20 @@ def fit(
     device = _prepare(method, device)
     optimizers = make_optimizers(method, optimizer, lr, weight_decay)
     warmup = max(1, steps // 20) if warmup_steps is None else warmup_steps
-    start, epoch, history = 0, 0, []
+    done = Progress(step=0, total_steps=steps)
     if checkpoint_path is not None and Path(checkpoint_path).exists():
-        state = load_checkpoint(checkpoint_path, device)
-        start, epoch, history = restore_training_state(state, method, optimizers, loader)
+        done = restore_training_state(load_checkpoint(checkpoint_path, device), method, optimizers, loader, steps)
+    start, epoch, history, window = done.step, done.epoch, done.history, done.window
     step_fn = _compiled_or_eager(method.training_step) if compile else method.training_step
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
                 else contextlib.nullcontext())
 
     def checkpoint(step: int) -> None:
         if checkpoint_path is not None and rank_and_world_size()[0] == 0:  # one writer under DDP
-            save_checkpoint(checkpoint_path, training_state(method, optimizers, loader, step, epoch, history))
+            progress = Progress(step, steps, epoch, history, window)
+            save_checkpoint(checkpoint_path, training_state(method, optimizers, loader, progress, checkpoint_extra))
 
     method.train()
-    window: list[dict[str, Tensor]] = []
     timer = _Timer(clock)
     bar = tqdm(total=steps, initial=start, disable=not progress or rank_and_world_size()[0] != 0,
                dynamic_ncols=True, mininterval=1.0)

@@ -21,10 +21,9 @@ import torch
 
 from sslcourse.train import load_checkpoint
 
-# 40 steps of batch 32 train in a few seconds on one core. The first checkpoint (step 10) comes
-# early, so the signal lands well before the last history record (steps 31-40), whose loss is
-# compared: a record whose 10 steps straddle the interruption only averages the resumed ones.
-STEPS, EVERY, BATCH, LOG_EVERY = 40, 10, 32, 10
+# 60 steps of batch 32 train in a few seconds on one core; the first checkpoint (step 10) comes
+# early, so the signals land well before the end even on a loaded machine.
+STEPS, EVERY, BATCH, LOG_EVERY = 60, 10, 32, 10
 ROOT = Path(__file__).resolve().parents[1]
 # One thread per process, because three run at once on two cores: with torch's default of two
 # threads each, a run trained 88 images/s instead of 465 (measured). Resuming is exact at either
@@ -45,18 +44,24 @@ def _start(out: Path) -> subprocess.Popen:
                             text=True)
 
 
-def _signal_at_first_checkpoint(proc: subprocess.Popen, out: Path, signum: int) -> None:
-    """Poll until ``out`` first exists (``save_checkpoint`` renames it into place whole), then send
-    ``signum``."""
+def _signal_at_first_checkpoint(targets: dict[str, tuple[subprocess.Popen, Path, int]]) -> None:
+    """Poll until each target's checkpoint first exists (``save_checkpoint`` renames it into place
+    whole), then send that target its signal. All targets are watched at once, so that none runs
+    on while the test waits for another."""
     deadline = time.monotonic() + TIMEOUT_S
-    while not out.exists():
-        if proc.poll() is not None:
-            pytest.fail(f"the run ended (rc {proc.returncode}) before its first checkpoint:\n{proc.stderr.read()}")
+    waiting = dict(targets)
+    while waiting:
+        for name, (proc, out, signum) in list(waiting.items()):
+            if out.exists():
+                proc.send_signal(signum)
+                del waiting[name]
+            elif proc.poll() is not None:
+                pytest.fail(f"{name} ended (rc {proc.returncode}) before its first checkpoint:\n{proc.stderr.read()}")
         if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"no checkpoint at {out} after {TIMEOUT_S} s")
-        time.sleep(0.01)
-    proc.send_signal(signum)
+            for proc, _, _ in waiting.values():
+                proc.kill()
+            pytest.fail(f"no checkpoint for {sorted(waiting)} after {TIMEOUT_S} s")
+        time.sleep(0.005)
 
 
 def _finish(proc: subprocess.Popen) -> dict:
@@ -73,8 +78,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     folder = tmp_path_factory.mktemp("cli_resume")
     paths = {name: folder / f"{name}.pt" for name in ["reference", "sigterm", "sigkill"]}
     procs = {name: _start(path) for name, path in paths.items()}
-    _signal_at_first_checkpoint(procs["sigterm"], paths["sigterm"], signal.SIGTERM)
-    _signal_at_first_checkpoint(procs["sigkill"], paths["sigkill"], signal.SIGKILL)
+    _signal_at_first_checkpoint({name: (procs[name], paths[name], signum)
+                                 for name, signum in [("sigterm", signal.SIGTERM), ("sigkill", signal.SIGKILL)]})
     first = {name: _finish(proc) for name, proc in procs.items()}
     stopped = {name: load_checkpoint(paths[name]) for name in ["sigterm", "sigkill"]}
     procs = {name: _start(path) for name, path in paths.items()}  # the same commands again

@@ -106,15 +106,16 @@ def test_on_step_sees_every_step():
     assert seen == list(range(1, 8))
 
 
-def test_resume_continues_from_the_checkpoint(tmp_path: Path):
+def test_a_checkpoint_of_another_length_is_refused_and_kept(tmp_path: Path):
     ckpt = tmp_path / "run.pt"
     method, loader = tiny_setup()
     fit(method, loader, 10, log_every=5, progress=False, checkpoint_path=ckpt)
-    assert load_checkpoint(ckpt)["step"] == 10
-    method2, loader2 = tiny_setup()
-    history = fit(method2, loader2, 20, log_every=5, progress=False, checkpoint_path=ckpt)
-    assert [h["step"] for h in history] == [5, 10, 15, 20] and load_checkpoint(ckpt)["step"] == 20
-    assert not (tmp_path / "run.pt.tmp").exists()
+    assert load_checkpoint(ckpt)["step"] == 10 and not (tmp_path / "run.pt.tmp").exists()
+    saved = ckpt.read_bytes()
+    method, loader = tiny_setup()
+    with pytest.raises(CheckpointError, match="run of 10 steps, not 20"):  # its schedule would differ
+        fit(method, loader, 20, log_every=5, progress=False, checkpoint_path=ckpt)
+    assert ckpt.read_bytes() == saved
 
 
 def test_a_resumed_run_gives_the_losses_of_an_uninterrupted_one(tmp_path: Path):
@@ -131,6 +132,26 @@ def test_a_resumed_run_gives_the_losses_of_an_uninterrupted_one(tmp_path: Path):
     assert [h["step"] for h in resumed] == [5, 10, 15, 20]
     for a, b in zip(uninterrupted, resumed, strict=True):
         assert a["loss"] == pytest.approx(b["loss"], abs=1e-5), (a["step"], a["loss"], b["loss"])
+
+
+def test_a_run_stopped_between_log_steps_resumes_with_the_same_records(tmp_path: Path):
+    method, loader = tiny_setup()
+    uninterrupted = fit(method, loader, 20, log_every=5, progress=False)
+    ckpt = tmp_path / "run.pt"
+
+    def stop_at_step_7(step: int) -> None:
+        if step == 7:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    method, loader = tiny_setup()
+    with pytest.raises(TrainingInterrupted):
+        fit(method, loader, 20, log_every=5, progress=False, checkpoint_path=ckpt, on_step=stop_at_step_7,
+            checkpoint_extra={"run": "how to rebuild it"})
+    assert load_checkpoint(ckpt)["run"] == "how to rebuild it"
+    method, loader = tiny_setup()
+    resumed = fit(method, loader, 20, log_every=5, progress=False, checkpoint_path=ckpt)
+    # the record of steps 6-10 averages steps 6 and 7 (saved with the checkpoint) and 8-10
+    assert [h["loss"] for h in resumed] == pytest.approx([h["loss"] for h in uninterrupted], abs=1e-5)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
