@@ -40,8 +40,43 @@ class ConvNet(nn.Module):
         self.blocks = nn.Sequential(*layers)
         self.feature_dim = c_in
 
+        self.downsampling = 2 ** (depth - 1)  # input side / feature-map side
+
+    def feature_map(self, x: Tensor) -> Tensor:
+        """Return the last block's map (B, feature_dim, H / downsampling, W / downsampling):
+        what dense pretext tasks (inpainting, colorization) decode from."""
+        return self.blocks(x)
+
     def forward(self, x: Tensor) -> Tensor:
-        return self.blocks(x).mean(dim=(2, 3))  # global average pool -> (B, feature_dim)
+        return self.feature_map(x).mean(dim=(2, 3))  # global average pool -> (B, feature_dim)
+
+
+class ConvDecoder(nn.Module):
+    """Map a feature map (B, in_channels, h, w) to an output (B, out_channels, h * 2**n_up,
+    w * 2**n_up): ``n_up`` blocks of 2x nearest upsampling -> 3x3 conv -> BatchNorm -> ReLU,
+    halving the channels, then a 1x1 conv. The decoder of the course's dense pretext tasks and
+    autoencoders; ``ConvNet(depth=d)`` pairs with ``n_up = d - 1``.
+
+    Args:
+        in_channels: channels of the map (the encoder's ``feature_dim``).
+        out_channels: channels to predict (3 for RGB, 2 for Lab's ab, K for K-way logits).
+        n_up: number of 2x upsampling steps.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, n_up: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c = in_channels
+        for _ in range(n_up):
+            c_out = max(c // 2, 8)
+            layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, c_out, 3, padding=1, bias=False),
+                       nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+            c = c_out
+        layers.append(nn.Conv2d(c, out_channels, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, feature_map: Tensor) -> Tensor:
+        return self.net(feature_map)
 
 
 class ResNetBackbone(nn.Module):

@@ -19,3 +19,14 @@ def test_every_registered_backbone_builds_and_reports_its_feature_dim(name):
 def test_unknown_backbone_names_the_valid_ones():
     with pytest.raises(ValueError, match="convnet, resnet18, vit"):
         build_backbone("vgg")
+
+
+def test_conv_decoder_restores_the_convnets_resolution():
+    from sslcourse.backbones import ConvDecoder, ConvNet
+
+    encoder = ConvNet(width=4, depth=3, in_channels=1)
+    decoder = ConvDecoder(encoder.feature_dim, out_channels=2, n_up=encoder.downsampling.bit_length() - 1)
+    x = torch.rand(2, 1, 16, 16)
+    assert encoder.feature_map(x).shape == (2, encoder.feature_dim, 4, 4)
+    assert decoder(encoder.feature_map(x)).shape == (2, 2, 16, 16)
+    assert torch.allclose(encoder(x), encoder.feature_map(x).mean(dim=(2, 3)))
