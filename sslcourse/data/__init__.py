@@ -15,6 +15,7 @@ from .real import (
     load_stl10,
 )
 from .shapes import SHAPE_NAMES, SUPERCLASS_NAMES, make_shapes
+from .video import FramePairLoader, VideoSet, make_moving_shapes
 
 DATASETS = ["shapes", "digits", "cifar10", "cifar100", "stl10"]
 
@@ -65,4 +66,5 @@ __all__ = [
     "DATASETS", "Batch", "DatasetNotFoundError", "DeviceLoader", "ImageSet", "MultiViewLoader",
     "SHAPE_NAMES", "SUPERCLASS_NAMES", "default_root", "load_cifar10", "load_cifar100",
     "load_dataset", "load_digits", "load_stl10", "make_shapes",
+    "FramePairLoader", "VideoSet", "make_moving_shapes",
 ]

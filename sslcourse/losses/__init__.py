@@ -33,10 +33,12 @@ from .noncontrastive import (
     whiten,
     wmse,
 )
+from .video import colour_pointer, colour_propagation_loss, propagate
 
 __all__ = [
     "barlow_twins", "barlow_twins_terms", "clip_loss", "cpc_info_nce", "dino_center", "dino_loss",
     "hard_negative_nt_xent", "info_nce", "margin_contrastive", "negative_cosine", "nt_xent", "sinkhorn_knopp",
     "supcon", "swav_loss", "triplet", "vicreg", "vicreg_covariance",
     "vicreg_invariance", "vicreg_terms", "vicreg_variance", "whiten", "wmse",
+    "colour_pointer", "colour_propagation_loss", "propagate",
 ]
