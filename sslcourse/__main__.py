@@ -40,8 +40,8 @@ def _trainable_method(value: str) -> str:
     if value in METHODS and value not in IMAGE_METHODS:
         raise argparse.ArgumentTypeError(
             f"{value} trains on {method_spec(value).inputs}, not on images; the CLI trains the image methods "
-            f"({', '.join(IMAGE_METHODS)}). Train {value} in Python as chapter 5 does: "
-            "fit(CPC(), SequenceLoader(make_sequences(1500), 64), 300)")
+            f"({', '.join(IMAGE_METHODS)}). Train {value} in Python with `fit` and its loader "
+            "(see the method's module docstring)")
     return _choice(IMAGE_METHODS, "method")(value)
 
 

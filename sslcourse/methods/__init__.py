@@ -42,7 +42,7 @@ SPECS: dict[str, MethodSpec] = {m.SPEC.name: m.SPEC for m in [
     simclr, moco, supcon, cmc, cpc, byol, simsiam, vicreg, barlow_twins, wmse, dino, swav, supervised,
     video_colorization]}
 METHODS = list(SPECS)
-# The methods that train on images (every one but CPC, which reads 1-D sequences).
+# The methods that train on image views (CPC reads 1-D sequences, video colorization frame pairs).
 IMAGE_METHODS = [name for name, spec in SPECS.items() if spec.inputs == "images"]
 
 

@@ -142,7 +142,8 @@ class MethodSpec:
         views: (dataset, image size) -> the view recipes it trains on (None: no image views).
         in_channels: one backbone per entry, with that many input channels (CMC: (1, 2)); ()
             for a method that makes its own encoder (CPC).
-        inputs: "images", or "sequences" (1-D signals: ``data.sequences``).
+        inputs: "images"; "sequences" (1-D signals: ``data.sequences``); "video" (frame pairs:
+            ``data.video``). Only image methods train through ``experiment`` and the CLI.
     """
 
     name: str

@@ -5,6 +5,7 @@ Course: :ref:`ch5b-cpc`. A strided convolutional encoder turns a signal into lat
 :math:`c_t`; for each step k = 1..K a bilinear score :math:`z_{t+k}^\\top W_k c_t` must pick the
 true future latent among the latents of other positions and other sequences (InfoNCE,
 ``losses.cpc_info_nce``). The positive pair here comes from time, not from augmentation.
+Train it with ``fit(CPC(), SequenceLoader(make_sequences(1500), 64), 300)`` (``data.sequences``).
 """
 
 from __future__ import annotations
