@@ -7,7 +7,7 @@ with the package: a non-editable install (``pip install .``, or Colab's ``pip in
 puts a copy of every ``benchmarks/results/*.json`` under ``sslcourse/_records/`` (the
 ``package-dir`` mapping in pyproject.toml; the repository keeps one copy of each record).
 
-Course: every chapter that quotes a committed record (0, 5, 6).
+Course: :ref:`ch0-first-run`, :ref:`ch5-why-h`, :ref:`ch6-seven-methods` (pages that quote committed records).
 """
 
 from __future__ import annotations
