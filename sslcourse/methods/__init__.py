@@ -7,7 +7,23 @@ from collections.abc import Callable
 
 from torch import nn
 
-from . import barlow_twins, byol, cmc, cpc, dino, moco, simclr, simsiam, supcon, supervised, swav, vicreg, wmse
+from . import (
+    barlow_twins,
+    byol,
+    cmc,
+    colorization,
+    cpc,
+    dino,
+    moco,
+    simclr,
+    simsiam,
+    split_brain,
+    supcon,
+    supervised,
+    swav,
+    vicreg,
+    wmse,
+)
 from .barlow_twins import BarlowTwins
 from .base import CourseContext, Method, MethodSpec
 from .byol import BYOL
@@ -24,7 +40,10 @@ from .vicreg import VICReg
 from .wmse import WMSE
 
 SPECS: dict[str, MethodSpec] = {m.SPEC.name: m.SPEC for m in [
-    simclr, moco, supcon, cmc, cpc, byol, simsiam, vicreg, barlow_twins, wmse, dino, swav, supervised]}
+    simclr, moco, supcon, cmc, cpc, byol, simsiam, vicreg, barlow_twins, wmse, dino, swav, supervised,
+    colorization,
+    split_brain,
+]}
 METHODS = list(SPECS)
 # The methods that train on images (every one but CPC, which reads 1-D sequences).
 IMAGE_METHODS = [name for name, spec in SPECS.items() if spec.inputs == "images"]
