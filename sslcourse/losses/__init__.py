@@ -7,6 +7,7 @@ Argument order is always (online/student/query, target/teacher/key); targets are
 inside.
 """
 
+from .colorization import ab_classification_loss, ab_regression_loss
 from .contrastive import (
     clip_loss,
     cpc_info_nce,
@@ -36,6 +37,7 @@ from .noncontrastive import (
 from .video import colour_pointer, colour_propagation_loss, propagate
 
 __all__ = [
+    "ab_classification_loss", "ab_regression_loss",
     "barlow_twins", "barlow_twins_terms", "clip_loss", "cpc_info_nce", "dino_center", "dino_loss",
     "hard_negative_nt_xent", "info_nce", "margin_contrastive", "negative_cosine", "nt_xent", "sinkhorn_knopp",
     "supcon", "swav_loss", "triplet", "vicreg", "vicreg_covariance",

@@ -7,15 +7,17 @@ from collections.abc import Callable
 
 from torch import nn
 
-from . import (
+from . import (  # one line per module: chapter by chapter, each adds its own
     barlow_twins,
     byol,
     cmc,
+    colorization,
     cpc,
     dino,
     moco,
     simclr,
     simsiam,
+    split_brain,
     supcon,
     supervised,
     swav,
@@ -39,8 +41,11 @@ from .vicreg import VICReg
 from .wmse import WMSE
 
 SPECS: dict[str, MethodSpec] = {m.SPEC.name: m.SPEC for m in [
-    simclr, moco, supcon, cmc, cpc, byol, simsiam, vicreg, barlow_twins, wmse, dino, swav, supervised,
-    video_colorization]}
+    simclr, moco, supcon, cmc, cpc,  # ch. 0 and 5
+    byol, simsiam, vicreg, barlow_twins, wmse, dino, swav,  # ch. 6
+    supervised,
+    colorization, split_brain, video_colorization,  # ch. 4
+]}
 METHODS = list(SPECS)
 # The methods that train on image views (CPC reads 1-D sequences, video colorization frame pairs).
 IMAGE_METHODS = [name for name, spec in SPECS.items() if spec.inputs == "images"]
