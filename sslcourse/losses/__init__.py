@@ -17,6 +17,7 @@ from .contrastive import (
     supcon,
     triplet,
 )
+from .masked import mae_loss, masked_reconstruction_loss, normalize_patches
 from .noncontrastive import (
     barlow_twins,
     barlow_twins_terms,
@@ -39,4 +40,5 @@ __all__ = [
     "hard_negative_nt_xent", "info_nce", "margin_contrastive", "negative_cosine", "nt_xent", "sinkhorn_knopp",
     "supcon", "swav_loss", "triplet", "vicreg", "vicreg_covariance",
     "vicreg_invariance", "vicreg_terms", "vicreg_variance", "whiten", "wmse",
+    "mae_loss", "masked_reconstruction_loss", "normalize_patches",
 ]

@@ -7,13 +7,31 @@ from collections.abc import Callable
 
 from torch import nn
 
-from . import barlow_twins, byol, cmc, cpc, dino, moco, simclr, simsiam, supcon, supervised, swav, vicreg, wmse
+from . import (
+    barlow_twins,
+    byol,
+    cmc,
+    cpc,
+    dino,
+    inpainting,
+    mae,
+    moco,
+    simclr,
+    simsiam,
+    supcon,
+    supervised,
+    swav,
+    vicreg,
+    wmse,
+)
 from .barlow_twins import BarlowTwins
 from .base import CourseContext, Method, MethodSpec
 from .byol import BYOL
 from .cmc import CMC
 from .cpc import CPC
 from .dino import DINO
+from .inpainting import ContextEncoder
+from .mae import MAE
 from .moco import MoCo
 from .simclr import SimCLR
 from .simsiam import SimSiam
@@ -24,7 +42,8 @@ from .vicreg import VICReg
 from .wmse import WMSE
 
 SPECS: dict[str, MethodSpec] = {m.SPEC.name: m.SPEC for m in [
-    simclr, moco, supcon, cmc, cpc, byol, simsiam, vicreg, barlow_twins, wmse, dino, swav, supervised]}
+    simclr, moco, supcon, cmc, cpc, byol, simsiam, vicreg, barlow_twins, wmse, dino, swav, supervised, mae,
+    inpainting]}
 METHODS = list(SPECS)
 # The methods that train on images (every one but CPC, which reads 1-D sequences).
 IMAGE_METHODS = [name for name, spec in SPECS.items() if spec.inputs == "images"]
@@ -38,22 +57,25 @@ def method_spec(name: str) -> MethodSpec:
 
 
 def build_method(name: str, make_backbone: Callable[[int], nn.Module] | None = None, num_classes: int = 10,
-                 head_hidden_dim: int | None = None, temperature: float | None = None, **overrides: object) -> Method:
+                 head_hidden_dim: int | None = None, temperature: float | None = None, image_size: int | None = None,
+                 **overrides: object) -> Method:
     """Return method ``name`` (one of ``METHODS``) with the course's settings (``SPECS[name]``),
     the profile's head width and temperature where given, and ``overrides`` of any constructor
     argument (e.g. ``build_method("moco", ..., queue_size=256)``).
 
     ``make_backbone(in_channels)`` returns a fresh encoder of images with that many channels:
     3 for most methods; CMC asks for a 1-channel (luminance) and a 2-channel (chrominance) one;
-    CPC makes its own sequence encoder and needs none."""
+    CPC makes its own sequence encoder and needs none; MAE makes its own TinyViT, for images of
+    ``image_size`` pixels when given."""
     spec = method_spec(name)
     if make_backbone is None and spec.in_channels:
         raise TypeError(f"{name} needs make_backbone(in_channels) to build its encoder(s)")
     context = CourseContext(make_backbone=make_backbone or (lambda c: nn.Identity()), num_classes=num_classes,
-                            head_width=head_hidden_dim, temperature=temperature)
+                            head_width=head_hidden_dim, temperature=temperature, image_size=image_size)
     return spec.build(context, **overrides)
 
 
 __all__ = ["BYOL", "CMC", "CPC", "DINO", "IMAGE_METHODS", "METHODS", "SPECS", "WMSE", "BarlowTwins",
            "CourseContext", "Method", "MethodSpec", "MoCo", "SimCLR", "SimSiam", "SupCon", "Supervised", "SwAV",
-           "VICReg", "build_method", "method_spec"]
+           "VICReg", "build_method", "method_spec",
+           "MAE", "ContextEncoder"]
