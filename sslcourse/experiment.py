@@ -73,8 +73,10 @@ def views_for(method_name: str, dataset: str, size: int) -> list[augment.ViewRec
 
 def build_for_profile(method_name: str, profile: Profile, num_classes: int = 10, **overrides: object) -> Method:
     """Return ``method_name`` with the course's settings at ``profile``'s sizes (its backbone, head
-    width and temperature), except ``overrides`` of constructor arguments."""
-    settings = {"head_hidden_dim": profile.head_hidden_dim, "temperature": profile.temperature}
+    width, temperature and image size), except ``overrides`` of constructor arguments (an
+    ``image_size`` override: the data's, when it is not the profile's shapes)."""
+    settings = {"head_hidden_dim": profile.head_hidden_dim, "temperature": profile.temperature,
+                "image_size": profile.image_size}
     settings.update((k, overrides.pop(k)) for k in list(settings) if k in overrides)
     return build_method(method_name, partial(make_backbone, profile), num_classes, **settings, **overrides)
 
@@ -106,7 +108,7 @@ def train_and_evaluate(method_name: str = "simclr", dataset: str = "shapes", pro
     loader = MultiViewLoader(DeviceLoader(train, batch_size // world_size, device=device, seed=seed, rank=rank,
                                           world_size=world_size),
                              views_for(method_name, dataset, train.image_size))
-    method = method or build_for_profile(method_name, profile, train.num_classes)
+    method = method or build_for_profile(method_name, profile, train.num_classes, image_size=train.image_size)
     method = prepare_for_distributed(method.to(device))
     done_before = load_checkpoint(checkpoint_path)["step"] if checkpoint_path and Path(checkpoint_path).exists() else 0
     t0 = time.perf_counter()

@@ -86,6 +86,18 @@ class TinyViT(nn.Module):
         tokens = torch.cat([self.cls_token.expand(len(x), -1, -1), patches], dim=1)
         return tokens + self._positions(grid)
 
+    def position_embedding(self, grid: int) -> Tensor:
+        """Return the position embeddings (1, 1 + grid², dim) of a grid x grid image: [CLS]'s, then
+        the patches' in row-major order (interpolated when grid differs from the training grid)."""
+        return self._positions(grid)
+
+    def run_blocks(self, tokens: Tensor) -> Tensor:
+        """Return ``tokens`` (B, T, dim) after every block, without the final norm: for callers
+        that choose the tokens themselves (MAE's encoder runs on [CLS] and the visible patches only)."""
+        for block in self.blocks:
+            tokens = block(tokens)
+        return tokens
+
     def forward(self, x: Tensor) -> Tensor:
         x = self.tokens(x)
         for block in self.blocks:

@@ -92,7 +92,7 @@ def test_every_registered_method_builds_and_steps_on_its_views(name):
 
 def test_unknown_method_names_the_valid_ones():
     with pytest.raises(ValueError, match="simclr"):
-        build_method("mae", lambda c: ConvNet(width=4, depth=2, in_channels=c))
+        build_method("nosuchmethod", lambda c: ConvNet(width=4, depth=2, in_channels=c))
 
 
 def test_symmetric_moco_averages_both_directions():

@@ -25,7 +25,7 @@ def test_unknown_profile_lists_valid_names():
         get_profile("laptop")
 
 
-@pytest.mark.parametrize("argv, valid", [(["train", "mae"], ", ".join(IMAGE_METHODS)),
+@pytest.mark.parametrize("argv, valid", [(["train", "nosuchmethod"], ", ".join(IMAGE_METHODS)),
                                          (["train", "simclr", "--dataset", "mnist"], ", ".join(DATASETS)),
                                          (["train", "simclr", "--profile", "huge"], ", ".join(PROFILES))])
 def test_cli_rejects_unknown_names_with_the_valid_ones(argv, valid, capsys):

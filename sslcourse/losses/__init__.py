@@ -18,6 +18,7 @@ from .contrastive import (
     supcon,
     triplet,
 )
+from .masked import mae_loss, masked_reconstruction_loss, normalize_patches
 from .noncontrastive import (
     barlow_twins,
     barlow_twins_terms,
@@ -43,4 +44,5 @@ __all__ = [
     "supcon", "swav_loss", "triplet", "vicreg", "vicreg_covariance",
     "vicreg_invariance", "vicreg_terms", "vicreg_variance", "whiten", "wmse",
     "colour_pointer", "colour_propagation_loss", "propagate",
+    "mae_loss", "masked_reconstruction_loss", "normalize_patches",
 ]

@@ -14,6 +14,8 @@ from . import (  # one line per module: chapter by chapter, each adds its own
     colorization,
     cpc,
     dino,
+    inpainting,
+    mae,
     moco,
     simclr,
     simsiam,
@@ -31,6 +33,8 @@ from .byol import BYOL
 from .cmc import CMC
 from .cpc import CPC
 from .dino import DINO
+from .inpainting import ContextEncoder
+from .mae import MAE
 from .moco import MoCo
 from .simclr import SimCLR
 from .simsiam import SimSiam
@@ -44,7 +48,7 @@ SPECS: dict[str, MethodSpec] = {m.SPEC.name: m.SPEC for m in [
     simclr, moco, supcon, cmc, cpc,  # ch. 0 and 5
     byol, simsiam, vicreg, barlow_twins, wmse, dino, swav,  # ch. 6
     supervised,
-    colorization, split_brain, video_colorization,  # ch. 4
+    inpainting, colorization, split_brain, video_colorization, mae,  # ch. 4
 ]}
 METHODS = list(SPECS)
 # The methods that train on image views (CPC reads 1-D sequences, video colorization frame pairs).
@@ -59,22 +63,24 @@ def method_spec(name: str) -> MethodSpec:
 
 
 def build_method(name: str, make_backbone: Callable[[int], nn.Module] | None = None, num_classes: int = 10,
-                 head_hidden_dim: int | None = None, temperature: float | None = None, **overrides: object) -> Method:
+                 head_hidden_dim: int | None = None, temperature: float | None = None, image_size: int | None = None,
+                 **overrides: object) -> Method:
     """Return method ``name`` (one of ``METHODS``) with the course's settings (``SPECS[name]``),
     the profile's head width and temperature where given, and ``overrides`` of any constructor
     argument (e.g. ``build_method("moco", ..., queue_size=256)``).
 
     ``make_backbone(in_channels)`` returns a fresh encoder of images with that many channels:
     3 for most methods; CMC asks for a 1-channel (luminance) and a 2-channel (chrominance) one;
-    CPC makes its own sequence encoder and needs none."""
+    CPC makes its own sequence encoder and needs none; MAE makes its own TinyViT, for images of
+    ``image_size`` pixels when given."""
     spec = method_spec(name)
     if make_backbone is None and spec.in_channels:
         raise TypeError(f"{name} needs make_backbone(in_channels) to build its encoder(s)")
     context = CourseContext(make_backbone=make_backbone or (lambda c: nn.Identity()), num_classes=num_classes,
-                            head_width=head_hidden_dim, temperature=temperature)
+                            head_width=head_hidden_dim, temperature=temperature, image_size=image_size)
     return spec.build(context, **overrides)
 
 
 __all__ = ["BYOL", "CMC", "CPC", "DINO", "IMAGE_METHODS", "METHODS", "SPECS", "WMSE", "BarlowTwins",
            "CourseContext", "Method", "MethodSpec", "MoCo", "SimCLR", "SimSiam", "SupCon", "Supervised", "SwAV",
-           "VICReg", "build_method", "method_spec"]
+           "VICReg", "build_method", "method_spec", "MAE", "ContextEncoder"]

@@ -121,6 +121,7 @@ class CourseContext:
     num_classes: int = 10  # classes of the dataset (the supervised baseline's classifier)
     head_width: int | None = None  # the profile's head width (None: each method's paper value)
     temperature: float | None = None  # the profile's contrastive temperature (None: the method's)
+    image_size: int | None = None  # side of the training images, px (a ViT's position grid; None: the method's)
 
 
 def ssl_views(dataset: str, size: int) -> list[augment.ViewRecipe]:
