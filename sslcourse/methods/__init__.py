@@ -7,14 +7,34 @@ from collections.abc import Callable
 
 from torch import nn
 
-from . import barlow_twins, byol, cmc, cpc, dino, moco, simclr, simsiam, supcon, supervised, swav, vicreg, wmse
+from . import (
+    barlow_twins,
+    byol,
+    cmc,
+    cpc,
+    dino,
+    jigsaw,
+    moco,
+    relative_position,
+    rotation,
+    simclr,
+    simsiam,
+    supcon,
+    supervised,
+    swav,
+    vicreg,
+    wmse,
+)
 from .barlow_twins import BarlowTwins
 from .base import CourseContext, Method, MethodSpec
 from .byol import BYOL
 from .cmc import CMC
 from .cpc import CPC
 from .dino import DINO
+from .jigsaw import Jigsaw
 from .moco import MoCo
+from .relative_position import RelativePosition
+from .rotation import RotationPrediction
 from .simclr import SimCLR
 from .simsiam import SimSiam
 from .supcon import SupCon
@@ -24,7 +44,8 @@ from .vicreg import VICReg
 from .wmse import WMSE
 
 SPECS: dict[str, MethodSpec] = {m.SPEC.name: m.SPEC for m in [
-    simclr, moco, supcon, cmc, cpc, byol, simsiam, vicreg, barlow_twins, wmse, dino, swav, supervised]}
+    simclr, moco, supcon, cmc, cpc, byol, simsiam, vicreg, barlow_twins, wmse, dino, swav, supervised,
+    rotation, relative_position, jigsaw]}
 METHODS = list(SPECS)
 # The methods that train on images (every one but CPC, which reads 1-D sequences).
 IMAGE_METHODS = [name for name, spec in SPECS.items() if spec.inputs == "images"]
@@ -57,3 +78,4 @@ def build_method(name: str, make_backbone: Callable[[int], nn.Module] | None = N
 __all__ = ["BYOL", "CMC", "CPC", "DINO", "IMAGE_METHODS", "METHODS", "SPECS", "WMSE", "BarlowTwins",
            "CourseContext", "Method", "MethodSpec", "MoCo", "SimCLR", "SimSiam", "SupCon", "Supervised", "SwAV",
            "VICReg", "build_method", "method_spec"]
+__all__ += ["Jigsaw", "RelativePosition", "RotationPrediction"]
