@@ -15,8 +15,11 @@ from . import (  # one line per module: chapter by chapter, each adds its own
     cpc,
     dino,
     inpainting,
+    jigsaw,
     mae,
     moco,
+    relative_position,
+    rotation,
     simclr,
     simsiam,
     split_brain,
@@ -34,8 +37,11 @@ from .cmc import CMC
 from .cpc import CPC
 from .dino import DINO
 from .inpainting import ContextEncoder
+from .jigsaw import Jigsaw
 from .mae import MAE
 from .moco import MoCo
+from .relative_position import RelativePosition
+from .rotation import RotationPrediction
 from .simclr import SimCLR
 from .simsiam import SimSiam
 from .supcon import SupCon
@@ -48,7 +54,8 @@ SPECS: dict[str, MethodSpec] = {m.SPEC.name: m.SPEC for m in [
     simclr, moco, supcon, cmc, cpc,  # ch. 0 and 5
     byol, simsiam, vicreg, barlow_twins, wmse, dino, swav,  # ch. 6
     supervised,
-    inpainting, colorization, split_brain, video_colorization, mae,  # ch. 4
+    rotation, relative_position, jigsaw,  # ch. 4, transformations
+    inpainting, colorization, split_brain, video_colorization, mae,  # ch. 4, masked prediction
 ]}
 METHODS = list(SPECS)
 # The methods that train on image views (CPC reads 1-D sequences, video colorization frame pairs).
@@ -83,4 +90,5 @@ def build_method(name: str, make_backbone: Callable[[int], nn.Module] | None = N
 
 __all__ = ["BYOL", "CMC", "CPC", "DINO", "IMAGE_METHODS", "METHODS", "SPECS", "WMSE", "BarlowTwins",
            "CourseContext", "Method", "MethodSpec", "MoCo", "SimCLR", "SimSiam", "SupCon", "Supervised", "SwAV",
-           "VICReg", "build_method", "method_spec", "MAE", "ContextEncoder"]
+           "VICReg", "build_method", "method_spec", "MAE", "ContextEncoder", "Jigsaw", "RelativePosition",
+           "RotationPrediction"]
