@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import augment
@@ -92,6 +93,17 @@ class Method(nn.Module):
     def sample(self, n: int) -> Tensor:
         """Return ``n`` generated images (n, C, H, W) in [0, 1] (generative methods only)."""
         raise NotImplementedError(f"{type(self).__name__} is not a generative method: it has no sample()")
+
+
+def classification_outputs(logits: Tensor, labels: Tensor, loss_name: str, z: Tensor,
+                           method: Method) -> dict[str, Tensor]:
+    """Return a pretext classification step's outputs: the cross-entropy of ``logits`` (N, K)
+    against ``labels`` (N,) as "loss" (and, detached, as ``loss_name``), "pretext_accuracy" and
+    the collapse diagnostics of ``z`` (Course: :ref:`ch6-collapse`)."""
+    loss = F.cross_entropy(logits, labels)
+    with torch.no_grad():
+        accuracy = (logits.argmax(1) == labels).float().mean()
+    return {"loss": loss, loss_name: loss.detach(), "pretext_accuracy": accuracy, **method.collapse_diagnostics(z)}
 
 
 def feature_dim(backbone: nn.Module) -> int:

@@ -8,13 +8,12 @@ Chapter 4 (being written: predicting arrangements). The classes are a subset of 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import Batch
 from ..heads import mlp
 from ..pretext import jigsaw_permutations, jigsaw_tiles
-from .base import CourseContext, Method, MethodSpec, feature_dim, width
+from .base import CourseContext, Method, MethodSpec, classification_outputs, feature_dim, width
 from .supervised import supervised_views
 
 
@@ -51,13 +50,9 @@ class Jigsaw(Method):
         tiles, labels = jigsaw_tiles(x, self.permutations, self.grid, tile=self.tile)
         n, k = tiles.shape[:2]
         h = self.backbone(tiles.flatten(0, 1)).view(n, k * self.backbone.feature_dim)  # (B, tiles * d)
-        logits = self.permutation_classifier(h)
-        loss = F.cross_entropy(logits, labels)
         with torch.no_grad():
-            accuracy = (logits.argmax(1) == labels).float().mean()
             z = self.embed(x)
-        return {"loss": loss, "jigsaw_loss": loss.detach(), "pretext_accuracy": accuracy,
-                **self.collapse_diagnostics(z)}
+        return classification_outputs(self.permutation_classifier(h), labels, "jigsaw_loss", z, self)
 
 
 def _course_settings(context: CourseContext) -> dict:

@@ -8,13 +8,12 @@ its fixes: a gap, per-patch jitter, colour changes).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import Batch
 from ..heads import mlp
 from ..pretext import relative_position_pairs
-from .base import CourseContext, Method, MethodSpec, feature_dim, width
+from .base import CourseContext, Method, MethodSpec, classification_outputs, feature_dim, width
 from .supervised import supervised_views
 
 
@@ -59,12 +58,9 @@ class RelativePosition(Method):
             drop_channels=self.drop_channels)
         h = self.backbone(torch.cat([center, neighbour]))  # one pass: batch norm sees both patches
         logits = self.pair_classifier(torch.cat(h.chunk(2), dim=1))
-        loss = F.cross_entropy(logits, labels)
         with torch.no_grad():
-            accuracy = (logits.argmax(1) == labels).float().mean()
             z = self.embed(x)
-        return {"loss": loss, "position_loss": loss.detach(), "pretext_accuracy": accuracy,
-                **self.collapse_diagnostics(z)}
+        return classification_outputs(logits, labels, "position_loss", z, self)
 
 
 def _course_settings(context: CourseContext) -> dict:

@@ -9,14 +9,12 @@ orientation (the course's shapes are drawn at uniformly random angles).
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import Batch
 from ..heads import mlp
 from ..pretext import rotations
-from .base import CourseContext, Method, MethodSpec, feature_dim, width
+from .base import CourseContext, Method, MethodSpec, classification_outputs, feature_dim, width
 from .supervised import supervised_views
 
 
@@ -43,11 +41,7 @@ class RotationPrediction(Method):
         x = batch.views[0]
         rotated, labels = rotations(x)
         logits = self.embed(rotated)  # one pass over the 4B images: batch norm sees all rotations
-        loss = F.cross_entropy(logits, labels)
-        with torch.no_grad():
-            accuracy = (logits.argmax(1) == labels).float().mean()
-        return {"loss": loss, "rotation_loss": loss.detach(), "pretext_accuracy": accuracy,
-                **self.collapse_diagnostics(logits[: len(x)])}
+        return classification_outputs(logits, labels, "rotation_loss", logits[: len(x)], self)
 
 
 def _course_settings(context: CourseContext) -> dict:
