@@ -342,12 +342,14 @@ class _Timer:
 def _signals_caught() -> Iterator[list[int]]:
     """Within the block, SIGINT and SIGTERM are noted in the yielded list instead of stopping
     the process, so that ``fit`` can finish its step and save. Handlers can only be installed
-    from the main thread; elsewhere the signals keep their usual effect."""
+    from the main thread; elsewhere the signals keep their usual effect, and so does a signal
+    the process ignores (a background job's SIGINT, ``nohup``)."""
     caught: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield caught
         return
-    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in STOP_SIGNALS}
+    watched = [s for s in STOP_SIGNALS if signal.getsignal(s) is not signal.SIG_IGN]  # nohup's stay ignored
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in watched}
     try:
         yield caught
     finally:

@@ -134,19 +134,15 @@ def test_a_resumed_run_gives_the_losses_of_an_uninterrupted_one(tmp_path: Path):
         assert a["loss"] == pytest.approx(b["loss"], abs=1e-5), (a["step"], a["loss"], b["loss"])
 
 
-def test_a_run_stopped_between_log_steps_resumes_with_the_same_records(tmp_path: Path):
+def test_a_run_stopped_between_log_steps_resumes_with_the_same_records(tmp_path: Path, stop_signals_not_ignored):
     method, loader = tiny_setup()
     uninterrupted = fit(method, loader, 20, log_every=5, progress=False)
     ckpt = tmp_path / "run.pt"
 
-    def stop_at_step_7(step: int) -> None:
-        if step == 7:
-            os.kill(os.getpid(), signal.SIGTERM)
-
     method, loader = tiny_setup()
     with pytest.raises(TrainingInterrupted):
-        fit(method, loader, 20, log_every=5, progress=False, checkpoint_path=ckpt, on_step=stop_at_step_7,
-            checkpoint_extra={"run": "how to rebuild it"})
+        fit(method, loader, 20, log_every=5, progress=False, checkpoint_path=ckpt,
+            on_step=signal_at_step(signal.SIGTERM, 7), checkpoint_extra={"run": "how to rebuild it"})
     assert load_checkpoint(ckpt)["run"] == "how to rebuild it"
     method, loader = tiny_setup()
     resumed = fit(method, loader, 20, log_every=5, progress=False, checkpoint_path=ckpt)
@@ -154,20 +150,39 @@ def test_a_run_stopped_between_log_steps_resumes_with_the_same_records(tmp_path:
     assert [h["loss"] for h in resumed] == pytest.approx([h["loss"] for h in uninterrupted], abs=1e-5)
 
 
+@pytest.fixture
+def stop_signals_not_ignored():
+    """SIGINT and SIGTERM as in an interactive session (a background job, like CI's, ignores SIGINT)."""
+    previous = {s: signal.signal(s, h) for s, h in [(signal.SIGINT, signal.default_int_handler),
+                                                    (signal.SIGTERM, signal.SIG_DFL)]}
+    yield previous
+    for s, h in previous.items():
+        signal.signal(s, h)
+
+
+def signal_at_step(signum: int, at: int):
+    def send(step: int) -> None:
+        if step == at:
+            os.kill(os.getpid(), signum)
+    return send
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_a_stop_signal_finishes_the_step_saves_and_raises(tmp_path: Path, signum):
+def test_a_stop_signal_finishes_the_step_saves_and_raises(tmp_path: Path, signum, stop_signals_not_ignored):
     method, loader = tiny_setup()
     ckpt = tmp_path / "run.pt"
-
-    def send_at_step_3(step: int) -> None:
-        if step == 3:
-            os.kill(os.getpid(), signum)
-
     with pytest.raises(TrainingInterrupted, match=f"{signal.Signals(signum).name} after step 3") as stop:
-        fit(method, loader, 20, log_every=5, progress=False, checkpoint_path=ckpt, on_step=send_at_step_3)
+        fit(method, loader, 20, log_every=5, progress=False, checkpoint_path=ckpt, on_step=signal_at_step(signum, 3))
     assert stop.value.step == 3 and load_checkpoint(ckpt)["step"] == 3
-    assert signal.getsignal(signum) is not None  # the previous handler is back
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handlers before fit are back
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_an_ignored_signal_stays_ignored(stop_signals_not_ignored):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as under nohup, or in a background job
+    method, loader = tiny_setup()
+    history = fit(method, loader, 6, log_every=3, progress=False, on_step=signal_at_step(signal.SIGINT, 2))
+    assert history[-1]["step"] == 6
 
 
 def test_zero_steps_is_an_error():
