@@ -82,9 +82,17 @@ class ConvDecoder(nn.Module):
 class ResNetBackbone(nn.Module):
     """A torchvision ResNet without its classifier; ``feature_dim`` = 512 for ResNet-18."""
 
-    def __init__(self, net: nn.Module, feature_dim: int) -> None:
+    def __init__(self, net: nn.Module, feature_dim: int, downsampling: int) -> None:
         super().__init__()
         self.net, self.feature_dim = net, feature_dim
+        self.downsampling = downsampling  # input side / feature-map side
+
+    def feature_map(self, x: Tensor) -> Tensor:
+        """Return the last stage's map (B, feature_dim, H / downsampling, W / downsampling), for
+        dense pretext tasks as ``ConvNet.feature_map``."""
+        n = self.net
+        x = n.maxpool(n.relu(n.bn1(n.conv1(x))))
+        return n.layer4(n.layer3(n.layer2(n.layer1(x))))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -99,7 +107,7 @@ def resnet18_cifar(in_channels: int = 3) -> ResNetBackbone:
     net.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
     net.maxpool = nn.Identity()
     net.fc = nn.Identity()
-    return ResNetBackbone(net, 512)
+    return ResNetBackbone(net, 512, downsampling=8)  # layers 2-4 each halve the side
 
 
 def build_backbone(name: str, **kwargs: int) -> nn.Module:

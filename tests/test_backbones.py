@@ -30,3 +30,11 @@ def test_conv_decoder_restores_the_convnets_resolution():
     assert encoder.feature_map(x).shape == (2, encoder.feature_dim, 4, 4)
     assert decoder(encoder.feature_map(x)).shape == (2, 2, 16, 16)
     assert torch.allclose(encoder(x), encoder.feature_map(x).mean(dim=(2, 3)))
+
+
+def test_resnet_feature_map_is_what_it_pools():
+    net = build_backbone("resnet18").eval()
+    x = torch.rand(2, 3, 16, 16)
+    fmap = net.feature_map(x)
+    assert fmap.shape == (2, 512, 16 // net.downsampling, 16 // net.downsampling)
+    assert torch.allclose(net(x), fmap.mean(dim=(2, 3)), atol=1e-5)
