@@ -93,6 +93,6 @@ def restore_training_state(state: dict, method: Method, optimizers: dict[str | N
         random.setstate(state["rng"]["python"])
         if state["rng"]["cuda"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
-    device = next(iter(method.state_dict().values())).device
+    device = next(method.parameters()).device
     window = [{k: v.to(device) for k, v in w.items()} for w in state.get("window", [])]
     return Progress(state["step"], total_steps, state.get("epoch", 0), state.get("history", []), window)
