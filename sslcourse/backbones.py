@@ -47,6 +47,16 @@ class ConvNet(nn.Module):
         what dense pretext tasks (inpainting, colorization) decode from."""
         return self.blocks(x)
 
+    def block_features(self, x: Tensor) -> list[Tensor]:
+        """Return each block's globally average-pooled output, [(B, width * 2**i)] for i < depth:
+        what a probe of intermediate layers reads (RotNet's best features are mid-network)."""
+        pooled = []
+        for layer in self.blocks:
+            x = layer(x)
+            if isinstance(layer, nn.ReLU):
+                pooled.append(x.mean(dim=(2, 3)))
+        return pooled
+
     def forward(self, x: Tensor) -> Tensor:
         return self.feature_map(x).mean(dim=(2, 3))  # global average pool -> (B, feature_dim)
 
@@ -93,6 +103,15 @@ class ResNetBackbone(nn.Module):
         n = self.net
         x = n.maxpool(n.relu(n.bn1(n.conv1(x))))
         return n.layer4(n.layer3(n.layer2(n.layer1(x))))
+
+    def block_features(self, x: Tensor) -> list[Tensor]:
+        """Return each of the four stages' globally average-pooled outputs (as ``ConvNet.block_features``)."""
+        n, pooled = self.net, []
+        x = n.maxpool(n.relu(n.bn1(n.conv1(x))))
+        for stage in (n.layer1, n.layer2, n.layer3, n.layer4):
+            x = stage(x)
+            pooled.append(x.mean(dim=(2, 3)))
+        return pooled
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)

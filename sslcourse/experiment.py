@@ -34,10 +34,12 @@ class RunResult:
     extra: dict = field(default_factory=dict)
 
 
-def load_profile_data(dataset: str, profile: Profile, seed: int = 0) -> tuple[ImageSet, ImageSet]:
-    """Return (train, test) of ``dataset`` sized by ``profile`` (shapes: rendered at its size)."""
+def load_profile_data(dataset: str, profile: Profile, seed: int = 0,
+                      upright: bool = False) -> tuple[ImageSet, ImageSet]:
+    """Return (train, test) of ``dataset`` sized by ``profile`` (shapes: rendered at its size,
+    ``upright`` at rotation 0)."""
     if dataset == "shapes":
-        kw = dict(image_size=profile.image_size, seed=seed)
+        kw = dict(image_size=profile.image_size, seed=seed, upright=upright)
         return (load_dataset("shapes", "train", n=profile.n_train, **kw),
                 load_dataset("shapes", "test", n=profile.n_test, **kw))
     return load_dataset(dataset, "train"), load_dataset(dataset, "test")

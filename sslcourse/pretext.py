@@ -63,6 +63,19 @@ def rotations(x: Tensor) -> tuple[Tensor, Tensor]:
     return rotated, labels
 
 
+def enlarge_patches(patches: Tensor, min_side: int) -> Tensor:
+    """Return ``patches`` (N, C, p, p) bilinearly enlarged to (N, C, min_side, min_side) when p
+    is smaller, else unchanged.
+
+    At the course's 20 px a patch or tile is 5-6 px, smaller than a 4-block ConvNet's total
+    downsampling (8), whose pooling would leave no pixel; the papers' patches (64-96 px) need
+    no such step. Pass the backbone's ``downsampling`` as ``min_side``.
+    """
+    if patches.shape[-1] >= min_side and patches.shape[-2] >= min_side:
+        return patches
+    return torch.nn.functional.interpolate(patches, size=(min_side, min_side), mode="bilinear", align_corners=False)
+
+
 def _gather_patches(x: Tensor, top: Tensor, left: Tensor, ph: int, pw: int, image: Tensor | None = None) -> Tensor:
     """Return the patches (N, C, ph, pw) of ``x`` whose top-left corners are (top, left) (N,),
     patch i cut from image ``image[i]`` (None: image i)."""

@@ -38,3 +38,13 @@ def test_resnet_feature_map_is_what_it_pools():
     fmap = net.feature_map(x)
     assert fmap.shape == (2, 512, 16 // net.downsampling, 16 // net.downsampling)
     assert torch.allclose(net(x), fmap.mean(dim=(2, 3)), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["convnet", "resnet18"])
+def test_block_features_end_with_the_pooled_output(name):
+    net = build_backbone(name, **SMALL[name]).eval()
+    x = torch.rand(2, 3, 16, 16)
+    blocks = net.block_features(x)
+    assert len(blocks) == (2 if name == "convnet" else 4)
+    assert torch.allclose(blocks[-1], net(x), atol=1e-5)
+    assert [b.shape[0] for b in blocks] == [2] * len(blocks)

@@ -28,6 +28,15 @@ def test_shapes_have_the_documented_layout(size):
     assert SHAPE_NAMES[d.labels[0]] in d.captions[0]
 
 
+def test_upright_shapes_change_only_the_rotation():
+    tilted, upright = make_shapes(64, 16, seed=3), make_shapes(64, 16, seed=3, upright=True)
+    assert torch.equal(upright.factors["rotation"], torch.zeros(64))
+    assert all(torch.equal(tilted.factors[k], upright.factors[k]) for k in tilted.factors if k != "rotation")
+    assert not torch.equal(tilted.images, upright.images)
+    assert torch.equal(load_dataset("shapes", "test", n=64, image_size=16, upright=True).factors["rotation"],
+                       torch.zeros(64))
+
+
 def test_shape_classes_differ_in_pixels():
     """Every class draws something: the shape's mean coverage differs between classes."""
     d = make_shapes(800, 32, seed=1)

@@ -32,6 +32,7 @@ def load_dataset(
     seed: int = 0,
     root: str | Path | None = None,
     download: bool = True,
+    upright: bool = False,
 ) -> ImageSet:
     """Return dataset ``name`` (one of ``DATASETS``) split ``split`` as an ImageSet.
 
@@ -44,6 +45,7 @@ def load_dataset(
         seed: shapes only: seed of the training set; the test set derives its own.
         root: where CIFAR/STL live or are downloaded to (default ``default_root()``).
         download: try to download CIFAR/STL when they are not on disk.
+        upright: shapes only: every shape drawn at rotation 0 (``make_shapes``).
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
@@ -53,7 +55,7 @@ def load_dataset(
     if name == "shapes":
         default_n = 10_000 if split == "train" else 2_000
         split_seed = seed if split == "train" else seed + _SHAPES_TEST_SEED_OFFSET
-        return make_shapes(n or default_n, image_size=image_size, seed=split_seed)
+        return make_shapes(n or default_n, image_size=image_size, seed=split_seed, upright=upright)
     if name == "digits":
         data = load_digits(split)
     else:

@@ -57,9 +57,22 @@ def check_dense(net: nn.Module) -> nn.Module:
     return net
 
 
-def dense_decoder(net: nn.Module, out_channels: int) -> ConvDecoder:
-    """Return a ``ConvDecoder`` from ``net``'s feature map back to its input resolution."""
-    return ConvDecoder(net.feature_dim, out_channels, n_up=round(math.log2(net.downsampling)))
+def dense_decoder(net: nn.Module, out_channels: int, reduction: int = 1) -> ConvDecoder:
+    """Return a ``ConvDecoder`` from ``net``'s feature map to 1 / ``reduction`` of its input
+    resolution (``reduction`` a power of two no larger than ``net.downsampling``)."""
+    return ConvDecoder(net.feature_dim, out_channels, n_up=round(math.log2(net.downsampling / reduction)))
+
+
+# Bin classifiers predict at half the input side and are scored against the targets averaged
+# to that size: Zhang et al. (2016) predict at a quarter of it and upsample the colours, and
+# the per-pixel work of Q = 261 logits at full size was most of the step's time (benchmarks/
+# results/colorization_step_cpu.json).
+BIN_REDUCTION = 2
+
+
+def at_size(t: Tensor, size: tuple[int, int]) -> Tensor:
+    """Return the map ``t`` (B, C, H, W) averaged over blocks to ``size`` (unchanged if equal)."""
+    return t if t.shape[-2:] == size else F.adaptive_avg_pool2d(t, size)
 
 
 def decode(decoder: nn.Module, feature_map: Tensor, size: tuple[int, int]) -> Tensor:
@@ -111,8 +124,10 @@ class ABTargets(nn.Module):
 
     def loss(self, logits: Tensor, ab: Tensor) -> tuple[Tensor, Tensor]:
         """Return (the rebalanced cross-entropy, the accuracy of the nearest bin) of ``logits``
-        (B, Q, H, W) against the true ``ab`` (B, 2, H, W) in Lab units."""
+        (B, Q, h, w) against the true ``ab`` (B, 2, H, W) in Lab units, averaged over blocks to
+        (h, w) when the logits are coarser (``BIN_REDUCTION``)."""
         with torch.no_grad():
+            ab = at_size(ab, logits.shape[-2:])
             targets = soft_encode(ab, self.bins, self.k, self.sigma)  # (B, Q, H, W)
             nearest = targets.argmax(1)  # (B, H, W), the hard bins
             counts = torch.bincount(nearest.flatten(), minlength=len(self.bins)).to(self.bin_counts)
@@ -153,19 +168,18 @@ class Colorization(Method):
         super().__init__(LightnessEncoder(backbone))
         self.mode, self.temperature = mode, temperature
         self.targets = ABTargets(lam, sigma, k) if mode == "classification" else None
-        out_channels = 2 if self.targets is None else len(self.targets.bins)
-        self.decoder = dense_decoder(backbone, out_channels)
+        self.decoder = (dense_decoder(backbone, 2) if self.targets is None
+                        else dense_decoder(backbone, len(self.targets.bins), BIN_REDUCTION))
 
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
         x = batch.views[0]
         lab, l_in, ab_scaled = network_inputs(x)
         feature_map = self.backbone.net.feature_map(l_in)
-        out = decode(self.decoder, feature_map, x.shape[-2:])
         z = self.projection_head(pooled(feature_map))  # = embed(x): the head is the identity
         if self.targets is None:
-            loss = ab_regression_loss(out, ab_scaled)
+            loss = ab_regression_loss(decode(self.decoder, feature_map, x.shape[-2:]), ab_scaled)
             return {"loss": loss, "regression_loss": loss.detach(), **self.collapse_diagnostics(z)}
-        loss, accuracy = self.targets.loss(out, lab[:, 1:])
+        loss, accuracy = self.targets.loss(self.decoder(feature_map), lab[:, 1:])
         return {"loss": loss, "classification_loss": loss.detach(), "pretext_accuracy": accuracy,
                 **self.collapse_diagnostics(z)}
 
@@ -176,8 +190,12 @@ class Colorization(Method):
         was_training = self.training
         self.eval()
         _, l_in, _ = network_inputs(x)
-        out = decode(self.decoder, self.backbone.net.feature_map(l_in), x.shape[-2:]).float()
-        ab_scaled = out if self.targets is None else self.targets.to_ab(out, self.temperature) / AB_SCALE
+        feature_map = self.backbone.net.feature_map(l_in)
+        if self.targets is None:
+            ab_scaled = decode(self.decoder, feature_map, x.shape[-2:]).float()
+        else:  # the annealed mean at the bins' resolution, upsampled as in the paper
+            ab = self.targets.to_ab(self.decoder(feature_map).float(), self.temperature) / AB_SCALE
+            ab_scaled = F.interpolate(ab, size=x.shape[-2:], mode="bilinear", align_corners=False)
         lab = network_to_lab(l_in, ab_scaled)
         self.train(was_training)
         return lab_to_rgb(lab).clamp(0, 1)

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from ..data import Batch
 from ..heads import mlp
-from ..pretext import jigsaw_permutations, jigsaw_tiles
+from ..pretext import enlarge_patches, jigsaw_permutations, jigsaw_tiles
 from .base import CourseContext, Method, MethodSpec, classification_outputs, feature_dim, width
 from .supervised import supervised_views
 
@@ -28,7 +28,8 @@ class Jigsaw(Method):
     with a fixed seed.
 
     Args:
-        backbone: encoder with ``feature_dim`` that accepts tiles.
+        backbone: encoder with ``feature_dim``; tiles smaller than its ``downsampling`` are
+            enlarged to that side (``pretext.enlarge_patches``).
         grid: tiles per side (3: the paper).
         n_permutations: P, the number of classes (the paper: 1,000 on ImageNet; 24-100 at 12-20 px).
         tile: side of the tiles (None: ``pretext.jigsaw_tiles``'s default, a crop slightly
@@ -49,7 +50,8 @@ class Jigsaw(Method):
         x = batch.views[0]
         tiles, labels = jigsaw_tiles(x, self.permutations, self.grid, tile=self.tile)
         n, k = tiles.shape[:2]
-        h = self.backbone(tiles.flatten(0, 1)).view(n, k * self.backbone.feature_dim)  # (B, tiles * d)
+        tiles = enlarge_patches(tiles.flatten(0, 1), getattr(self.backbone, "downsampling", 1))
+        h = self.backbone(tiles).view(n, k * self.backbone.feature_dim)  # (B, tiles * d)
         with torch.no_grad():
             z = self.embed(x)
         return classification_outputs(self.permutation_classifier(h), labels, "jigsaw_loss", z, self)

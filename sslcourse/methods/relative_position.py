@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from ..data import Batch
 from ..heads import mlp
-from ..pretext import relative_position_pairs
+from ..pretext import enlarge_patches, relative_position_pairs
 from .base import CourseContext, Method, MethodSpec, classification_outputs, feature_dim, width
 from .supervised import supervised_views
 
@@ -29,7 +29,8 @@ class RelativePosition(Method):
     ``batch.views[0]``, computed in the same mode).
 
     Args:
-        backbone: encoder with ``feature_dim`` that accepts patches of side ``patch``.
+        backbone: encoder with ``feature_dim``; patches smaller than its ``downsampling`` are
+            enlarged to that side (``pretext.enlarge_patches``).
         patch: side of the patches (None: the largest whose grid fits the images, e.g. 3 px at
             12 px with a 1 px gap, 6 px at 20 px).
         gap, jitter, color_shift, drop_channels: see ``pretext.relative_position_pairs``
@@ -56,7 +57,8 @@ class RelativePosition(Method):
         center, neighbour, labels = relative_position_pairs(
             x, self.patch_size(min(x.shape[2:])), self.gap, jitter=self.jitter, color_shift=self.color_shift,
             drop_channels=self.drop_channels)
-        h = self.backbone(torch.cat([center, neighbour]))  # one pass: batch norm sees both patches
+        pairs = enlarge_patches(torch.cat([center, neighbour]), getattr(self.backbone, "downsampling", 1))
+        h = self.backbone(pairs)  # one pass: batch norm sees both patches
         logits = self.pair_classifier(torch.cat(h.chunk(2), dim=1))
         with torch.no_grad():
             z = self.embed(x)

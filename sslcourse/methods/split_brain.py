@@ -18,7 +18,8 @@ from torch import Tensor, nn
 from ..data import Batch
 from ..losses import ab_classification_loss, ab_regression_loss
 from .base import Method, MethodSpec
-from .colorization import MODES, ABTargets, check_dense, decode, dense_decoder, network_inputs, pooled
+from .colorization import (BIN_REDUCTION, MODES, ABTargets, at_size, check_dense, decode, dense_decoder, network_inputs,
+                           pooled)
 from .supervised import supervised_views
 
 L_BINS = 50  # bins of width 2 over L in [0, 100]
@@ -67,22 +68,26 @@ class SplitBrain(Method):
         super().__init__(SplitBrainEncoder(l_backbone, ab_backbone))
         self.mode = mode
         self.targets = ABTargets(lam, sigma, k) if mode == "classification" else None
-        self.ab_decoder = dense_decoder(l_backbone, 2 if self.targets is None else len(self.targets.bins))
-        self.l_decoder = dense_decoder(ab_backbone, 1 if self.targets is None else L_BINS)
+        if self.targets is None:
+            self.ab_decoder, self.l_decoder = dense_decoder(l_backbone, 2), dense_decoder(ab_backbone, 1)
+        else:  # bin classifiers at half resolution, as colorization's
+            self.ab_decoder = dense_decoder(l_backbone, len(self.targets.bins), BIN_REDUCTION)
+            self.l_decoder = dense_decoder(ab_backbone, L_BINS, BIN_REDUCTION)
 
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
         x = batch.views[0]
         lab, l_in, ab_in = network_inputs(x)
         l_map, ab_map = self.backbone.feature_maps(l_in, ab_in)
-        ab_out = decode(self.ab_decoder, l_map, x.shape[-2:])  # L -> ab
-        l_out = decode(self.l_decoder, ab_map, x.shape[-2:])  # ab -> L
         z = self.projection_head(torch.cat([pooled(l_map), pooled(ab_map)], dim=1))  # = embed(x)
         if self.targets is None:
+            ab_out = decode(self.ab_decoder, l_map, x.shape[-2:])  # L -> ab
+            l_out = decode(self.l_decoder, ab_map, x.shape[-2:])  # ab -> L
             ab_loss, l_loss = ab_regression_loss(ab_out, ab_in), ab_regression_loss(l_out, l_in)
             accuracies = {}
         else:
+            ab_out, l_out = self.ab_decoder(l_map), self.l_decoder(ab_map)  # L -> ab, ab -> L
             ab_loss, ab_accuracy = self.targets.loss(ab_out, lab[:, 1:])
-            l_target = lightness_bins(lab[:, :1])
+            l_target = lightness_bins(at_size(lab[:, :1], l_out.shape[-2:]))
             l_loss = ab_classification_loss(l_out, F.one_hot(l_target, L_BINS).permute(0, 3, 1, 2).float())
             l_accuracy = (l_out.detach().argmax(1) == l_target).float().mean()
             accuracies = {"l_to_ab_accuracy": ab_accuracy, "ab_to_l_accuracy": l_accuracy,
