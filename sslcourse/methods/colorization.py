@@ -159,17 +159,18 @@ class Colorization(Method):
         mode: "classification" (the paper's) or "regression".
         lam, sigma, k: the classification's rebalancing and soft encoding (``ABTargets``).
         temperature: of the annealed mean in ``colorize`` (0.38: the paper).
+        bin_reduction: the bin classifier predicts at 1 / bin_reduction of the input side.
     """
 
     def __init__(self, backbone: nn.Module, mode: str = "classification", lam: float = 0.5, sigma: float = 5.0,
-                 k: int = 5, temperature: float = 0.38) -> None:
+                 k: int = 5, temperature: float = 0.38, bin_reduction: int = BIN_REDUCTION) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         super().__init__(LightnessEncoder(backbone))
         self.mode, self.temperature = mode, temperature
         self.targets = ABTargets(lam, sigma, k) if mode == "classification" else None
         self.decoder = (dense_decoder(backbone, 2) if self.targets is None
-                        else dense_decoder(backbone, len(self.targets.bins), BIN_REDUCTION))
+                        else dense_decoder(backbone, len(self.targets.bins), bin_reduction))
 
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
         x = batch.views[0]

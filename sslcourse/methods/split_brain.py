@@ -18,8 +18,17 @@ from torch import Tensor, nn
 from ..data import Batch
 from ..losses import ab_classification_loss, ab_regression_loss
 from .base import Method, MethodSpec
-from .colorization import (BIN_REDUCTION, MODES, ABTargets, at_size, check_dense, decode, dense_decoder, network_inputs,
-                           pooled)
+from .colorization import (
+    BIN_REDUCTION,
+    MODES,
+    ABTargets,
+    at_size,
+    check_dense,
+    decode,
+    dense_decoder,
+    network_inputs,
+    pooled,
+)
 from .supervised import supervised_views
 
 L_BINS = 50  # bins of width 2 over L in [0, 100]
@@ -59,10 +68,11 @@ class SplitBrain(Method):
             ``feature_map`` and ``downsampling``, e.g. ``backbones.ConvNet``).
         mode: "classification" (the paper's choice for both directions) or "regression".
         lam, sigma, k: ab rebalancing and soft encoding (``colorization.ABTargets``); lam=1: none.
+        bin_reduction: the bin classifiers predict at 1 / bin_reduction of the input side.
     """
 
     def __init__(self, l_backbone: nn.Module, ab_backbone: nn.Module, mode: str = "classification",
-                 lam: float = 1.0, sigma: float = 5.0, k: int = 5) -> None:
+                 lam: float = 1.0, sigma: float = 5.0, k: int = 5, bin_reduction: int = BIN_REDUCTION) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         super().__init__(SplitBrainEncoder(l_backbone, ab_backbone))
@@ -71,8 +81,8 @@ class SplitBrain(Method):
         if self.targets is None:
             self.ab_decoder, self.l_decoder = dense_decoder(l_backbone, 2), dense_decoder(ab_backbone, 1)
         else:  # bin classifiers at half resolution, as colorization's
-            self.ab_decoder = dense_decoder(l_backbone, len(self.targets.bins), BIN_REDUCTION)
-            self.l_decoder = dense_decoder(ab_backbone, L_BINS, BIN_REDUCTION)
+            self.ab_decoder = dense_decoder(l_backbone, len(self.targets.bins), bin_reduction)
+            self.l_decoder = dense_decoder(ab_backbone, L_BINS, bin_reduction)
 
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
         x = batch.views[0]
