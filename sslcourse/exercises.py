@@ -226,3 +226,81 @@ def check_dino_collapse(no_centering: str, no_sharpening: str) -> bool:
         "Centering subtracts the running mean of the teacher's logits, so no dimension can win for every "
         "image. Sharpening divides by a small temperature, which turns any lead into a one-hot vector. "
         "What is left when one of them is removed?")
+
+
+# --- chapter 4: predicting transformations and arrangements (04_transformations) ---
+
+
+def check_hamming_selection(fn: Callable[[int, int, int], torch.Tensor], target: int = 6) -> bool:
+    """Ch. 4 exercise: a learner's greedy maximal-Hamming-distance selection of 24 jigsaw
+    permutations of 9 tiles must return distinct permutations at least ``target`` apart
+    (the library's ``pretext.jigsaw_permutations`` reaches 7 from 10,000 candidates)."""
+    from .pretext import min_hamming_distance
+
+    try:
+        perms = torch.as_tensor(fn(9, 24, 0)).long()
+    except Exception as err:  # the learner's code may fail in any way; report it
+        return _verdict(False, "", f"Your function raised {type(err).__name__}: {err}")
+    if perms.shape != (24, 9):
+        return _verdict(False, "", f"Return a (24, 9) tensor of permutations, got shape {tuple(perms.shape)}.")
+    if not torch.equal(perms.sort(1).values, torch.arange(9).expand(24, 9)):
+        return _verdict(False, "", "Every row must be a permutation of 0..8 (each value exactly once).")
+    if len(perms.unique(dim=0)) < 24:
+        return _verdict(False, "", "Some permutations are repeated: a repeated class can never be told apart.")
+    d = min_hamming_distance(perms)
+    return _verdict(
+        d >= target,
+        f"Every two of your classes differ in at least {d} of the 9 positions; 24 random permutations "
+        "usually reach only 4 or 5.",
+        f"Your minimum Hamming distance is {d}, the target {target}. At each step add the candidate whose "
+        "distance to its *nearest* chosen permutation is the largest (a max-min criterion, not a sum).")
+
+
+def check_position_labels(a: int, b: int, c: int) -> bool:
+    """Ch. 4 exercise: the relative-position labels of three neighbours of the centre patch at
+    (12, 12) with stride 8: at (4, 20), (20, 4) and (12, 4)."""
+    given = tuple(int(v) for v in (a, b, c))
+    return _verdict(
+        given == (2, 5, 3),
+        "Top-right is 2, bottom-left 5 and left 3: the offsets (-1, +1), (+1, -1) and (0, -1) in "
+        "pretext.NEIGHBOUR_OFFSETS.",
+        f"You gave {given}. Divide each corner's offset from (12, 12) by the stride 8 to get (row, column) cells, "
+        "then find that offset in pretext.NEIGHBOUR_OFFSETS (row-major, the centre skipped).")
+
+
+def check_rotation_ceilings(random_angles: float, star_as_square: float) -> bool:
+    """Ch. 4 exercise: the best rotation accuracy on shapes at random angles (chance, 0.25) and
+    on the upright shapes with the star replaced by a square (3.75 / 8)."""
+    ok_random = abs(float(random_angles) - 0.25) < 1e-3
+    ok_square = abs(float(star_as_square) - 3.75 / 8) < 1e-3
+    return _verdict(
+        ok_random and ok_square,
+        "At random angles a quarter turn gives an equally likely image, so only chance (0.25) is possible; a "
+        "second square turns the star's 1.0 into 0.25, and the mean over 8 classes falls to 0.469.",
+        ("" if ok_random else "At random angles, is a rotated image any less likely than an unrotated one? ")
+        + ("" if ok_square else "A square looks the same at all four quarter turns: its best accuracy is 1/4. "
+           "Average the 8 classes' best accuracies."))
+
+
+def check_unshuffle(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> bool:
+    """Ch. 4 exercise: a learner's inverse of ``pretext.jigsaw_tiles``' shuffle must return the
+    tiles in cell order (row-major)."""
+    from .pretext import jigsaw_permutations, jigsaw_tiles
+
+    gen = torch.Generator().manual_seed(4)
+    x = torch.rand(3, 2, 9, 9, generator=gen)
+    perms = jigsaw_permutations(9, 6, gen)
+    tiles, labels = jigsaw_tiles(x, perms, labels=torch.tensor([1, 4, 5]), tile=3)  # no crop: tiles = cells
+    cells = torch.stack([x[:, :, 3 * (j // 3):3 * (j // 3) + 3, 3 * (j % 3):3 * (j % 3) + 3] for j in range(9)], 1)
+    try:
+        got = torch.as_tensor(fn(tiles, perms, labels))
+    except Exception as err:  # the learner's code may fail in any way; report it
+        return _verdict(False, "", f"Your function raised {type(err).__name__}: {err}")
+    ok = got.shape == cells.shape and torch.equal(got, cells)
+    shuffled_again = got.shape == cells.shape and torch.equal(
+        got, torch.stack([t[o] for t, o in zip(tiles, perms[labels], strict=True)]))
+    return _verdict(
+        ok, "Position j of your output holds cell j: the argsort of a permutation is its inverse.",
+        "Indexing with the permutation itself applies it a second time instead of undoing it; use its inverse "
+        "(argsort)." if shuffled_again else f"Return (B, 9, C, t, t) = {tuple(cells.shape)} with cell j at position "
+        "j; position i of the input holds cell permutations[label][i].")

@@ -1,5 +1,6 @@
 """Input makers of the transformation-prediction pretext tasks: rotations, relative patch
-positions and jigsaw puzzles (chapter 4, being written).
+positions and jigsaw puzzles. Course: :ref:`ch4-rotation`, :ref:`ch4-relative-position`,
+:ref:`ch4-jigsaw`, :ref:`ch4-shortcuts`.
 
 Each function is pure: it reads a float batch (B, C, H, W) and returns the pretext inputs with
 their labels, batched on the batch's device; the only randomness comes from the explicit

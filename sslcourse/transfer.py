@@ -17,17 +17,61 @@ from .methods import Supervised
 from .train import default_device, fit
 
 
+def _blocks(backbone: nn.Module) -> list[nn.Module]:
+    """Return the blocks of a ConvNet (its conv-BN-ReLU groups) or of a ResNetBackbone (its four
+    stages, the stem with the first), in input-to-output order."""
+    if hasattr(backbone, "blocks"):  # ConvNet: [pool,] conv, BN, ReLU per block
+        blocks, current = [], []
+        for layer in backbone.blocks:
+            current.append(layer)
+            if isinstance(layer, nn.ReLU):
+                blocks.append(nn.ModuleList(current))
+                current = []
+        return blocks
+    net = getattr(backbone, "net", None)
+    if net is not None and hasattr(net, "layer4"):  # ResNetBackbone: the stem belongs to stage 1
+        return [nn.ModuleList([net.conv1, net.bn1, net.layer1]), net.layer2, net.layer3, net.layer4]
+    raise ValueError(f"freeze_blocks needs a ConvNet or a ResNetBackbone, got {type(backbone).__name__}")
+
+
+def freeze_blocks(backbone: nn.Module, n: int) -> nn.Module:
+    """Return ``backbone`` (changed in place) with its first ``n`` blocks frozen: no gradients,
+    and batch norm that keeps its running statistics (momentum 0) so evaluation normalises with
+    the pre-trained statistics.
+
+    The blocks are those of ``block_features``: a ConvNet's conv-BN-ReLU groups, a ResNet's
+    four stages (the stem counted with the first). Course: :ref:`ch4-semi-supervised`.
+    """
+    blocks = _blocks(backbone)
+    if not 0 <= n <= len(blocks):
+        raise ValueError(f"n must be in [0, {len(blocks)}] (the backbone's blocks), got {n}")
+    for block in blocks[:n]:
+        for module in block.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.momentum = 0.0  # running stats stay the pre-trained ones
+        for p in block.parameters():
+            p.requires_grad_(False)
+    return backbone
+
+
 def fine_tune(backbone: nn.Module, train: ImageSet, test: ImageSet, steps: int = 200, lr: float = 2e-3,
               backbone_lr_scale: float = 0.1, batch_size: int = 64, seed: int = 0,
-              device: str | torch.device | None = None) -> float:
+              device: str | torch.device | None = None, *, frozen_blocks: int = 0) -> float:
     """Return the test accuracy after fine-tuning a *copy* of ``backbone`` with a new linear head.
 
     The head learns at ``lr``, the pre-trained backbone at ``lr * backbone_lr_scale`` (a lower
     rate keeps what pre-training learned), with crop-and-flip views, through ``train.fit``.
     Course: :ref:`ch1-fine-tuning` (few labels: linear probing often wins).
+
+    ``frozen_blocks`` > 0 keeps the first that many blocks of the copy fixed (``freeze_blocks``):
+    the semi-supervised protocol of RotNet and the other pretext-task papers, which train only
+    the upper layers on the labelled subset (Course: :ref:`ch4-semi-supervised`).
     """
     device = torch.device(device) if device is not None else default_device()
-    method = Supervised(copy.deepcopy(backbone), train.num_classes, backbone_lr_scale=backbone_lr_scale)
+    copied = copy.deepcopy(backbone)
+    if frozen_blocks:
+        freeze_blocks(copied, frozen_blocks)
+    method = Supervised(copied, train.num_classes, backbone_lr_scale=backbone_lr_scale)
     view = augment.ViewRecipe(size=train.image_size, crop_scale=(0.6, 1.0), jitter_p=0.0, gray_p=0.0, blur_p=0.0)
     loader = MultiViewLoader(DeviceLoader(train, min(batch_size, len(train)), device=device, seed=seed), [view])
     fit(method, loader, steps, lr=lr, device=device, progress=False, log_every=max(1, steps // 4))

@@ -179,3 +179,49 @@ def test_effective_rank_check_right_and_wrong():
 def test_dino_collapse_check_right_and_wrong():
     assert exercises.check_dino_collapse("one-hot", "Uniform ")
     assert not exercises.check_dino_collapse("uniform", "one-hot")
+
+
+# --- chapter 4: predicting transformations and arrangements (04_transformations) ---
+
+
+def test_hamming_selection_check_right_and_wrong():
+    def greedy(n_tiles, n_permutations, seed):
+        gen = torch.Generator().manual_seed(seed)
+        pool = torch.rand(2000, n_tiles, generator=gen).argsort(1)
+        chosen, nearest = [0], (pool != pool[0]).sum(1)
+        for _ in range(n_permutations - 1):
+            best = int(nearest.argmax())
+            chosen.append(best)
+            nearest = torch.minimum(nearest, (pool != pool[best]).sum(1))
+        return pool[chosen]
+
+    def random_choice(n_tiles, n_permutations, seed):
+        gen = torch.Generator().manual_seed(seed)
+        return torch.stack([torch.randperm(n_tiles, generator=gen) for _ in range(n_permutations)])
+
+    assert exercises.check_hamming_selection(greedy)
+    assert not exercises.check_hamming_selection(random_choice)
+    assert not exercises.check_hamming_selection(lambda n, p, s: torch.arange(n).repeat(p, 1))
+
+
+def test_position_labels_check_right_and_wrong():
+    assert exercises.check_position_labels(2, 5, 3)
+    assert not exercises.check_position_labels(5, 2, 3)  # row and column swapped
+
+
+def test_rotation_ceilings_check_right_and_wrong():
+    assert exercises.check_rotation_ceilings(0.25, 0.46875)
+    assert not exercises.check_rotation_ceilings(0.5625, 0.46875)
+    assert not exercises.check_rotation_ceilings(0.25, 0.5625)
+
+
+def test_unshuffle_check_right_and_wrong():
+    def right(tiles, perms, labels):
+        return torch.stack([t[o.argsort()] for t, o in zip(tiles, perms[labels], strict=True)])
+
+    def applies_again(tiles, perms, labels):
+        return torch.stack([t[o] for t, o in zip(tiles, perms[labels], strict=True)])
+
+    assert exercises.check_unshuffle(right)
+    assert not exercises.check_unshuffle(applies_again)
+    assert not exercises.check_unshuffle(lambda t, p, y: t)

@@ -310,3 +310,37 @@ def test_jigsaw_learns_which_permutation_shuffled_the_tiles():
     train_pretext(method, make_shapes(512, 15, 0, captions=False), 200)
     accuracy = held_out_pretext_accuracy(method, make_shapes(512, 15, 7, captions=False))
     assert accuracy > 0.12, accuracy
+
+
+# --- semi-supervised protocol: frozen lower blocks ----------------------------------------------
+
+
+def test_freeze_blocks_keeps_the_first_blocks_weights_and_statistics_and_trains_the_rest():
+    from sslcourse.methods import Supervised
+    from sslcourse.transfer import freeze_blocks
+
+    torch.manual_seed(0)
+    net = freeze_blocks(ConvNet(width=4, depth=3), 2)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    method = Supervised(net, num_classes=8)
+    batches = [Batch(views=[torch.rand(16, 3, 8, 8)], labels=torch.randint(0, 8, (16,))) for _ in range(3)]
+    fit(method, batches, 3, lr=1e-2, log_every=3, progress=False, device="cpu")
+    after = net.state_dict()
+    # blocks.0-2: block 1 (conv, BN, ReLU); blocks.3-6: block 2 (pool, conv, BN, ReLU); then block 3
+    frozen = [k for k in before if k.split(".")[1] in {"0", "1", "4", "5"} and "num_batches" not in k]
+    trained = [k for k in before if k.split(".")[1] in {"8", "9"} and "num_batches" not in k]
+    assert frozen and trained
+    assert all(torch.equal(before[k], after[k]) for k in frozen)
+    assert all(not torch.equal(before[k], after[k]) for k in trained)
+
+
+def test_fine_tune_with_every_block_frozen_trains_only_the_head_and_bad_counts_raise():
+    from sslcourse.transfer import fine_tune, freeze_blocks
+
+    data = make_shapes(64, 8, 0, captions=False)
+    acc = fine_tune(ConvNet(width=4, depth=2), data, data, steps=2, batch_size=32, device="cpu", frozen_blocks=2)
+    assert 0.0 <= acc <= 1.0
+    with pytest.raises(ValueError, match=r"\[0, 2\]"):
+        freeze_blocks(ConvNet(width=4, depth=2), 3)
+    with pytest.raises(ValueError, match="ConvNet or a ResNetBackbone"):
+        freeze_blocks(torch.nn.Linear(2, 2), 1)

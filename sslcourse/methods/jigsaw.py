@@ -1,7 +1,7 @@
 """Jigsaw puzzles (Noroozi & Favaro 2016): shuffle the 3x3 tiles of an image by one of P
 permutations and classify which.
 
-Chapter 4 (being written: predicting arrangements). The classes are a subset of the
+Course: :ref:`ch4-jigsaw`. The classes are a subset of the
 9! permutations chosen far apart in Hamming distance (``pretext.jigsaw_permutations``).
 """
 

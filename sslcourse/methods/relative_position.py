@@ -1,8 +1,8 @@
 """Relative patch position, context prediction (Doersch, Gupta & Efros 2015): given the centre
 patch of a 3x3 grid and one of its 8 neighbours, classify where the neighbour is.
 
-Chapter 4 (being written: predicting arrangements; the touching-patches shortcut and
-its fixes: a gap, per-patch jitter, colour changes).
+Course: :ref:`ch4-relative-position`; the touching-patches shortcut and its fixes (a gap,
+per-patch jitter, colour changes): :ref:`ch4-shortcuts`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Rotation prediction, RotNet (Gidaris, Singh & Komodakis 2018): classify by how many quarter
 turns an image was rotated.
 
-Chapter 4 (being written: predicting transformations). Recognising that an object is
+Course: :ref:`ch4-rotation`. Recognising that an object is
 upside down needs to know what the object is, so a network that tells the four rotations apart
 must learn object-level features; the task has no signal on data without a canonical
 orientation (the course's shapes are drawn at uniformly random angles).
