@@ -9,7 +9,7 @@
 - ``lab_to_network`` / ``network_to_lab``: the scaling of Lab to about [-1, 1] that the
   colorization methods feed their networks (L / 50 - 1, ab / 110).
 
-Chapter 4 (being written: colorization, split-brain autoencoders).
+Course: :ref:`ch4b-colorization` (colorization, split-brain autoencoders).
 """
 
 from __future__ import annotations

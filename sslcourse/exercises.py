@@ -304,3 +304,86 @@ def check_unshuffle(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tor
         "Indexing with the permutation itself applies it a second time instead of undoing it; use its inverse "
         "(argsort)." if shuffled_again else f"Return (B, 9, C, t, t) = {tuple(cells.shape)} with cell j at position "
         "j; position i of the input holds cell permutations[label][i].")
+
+
+# --- chapter 4: masked prediction (04_masked) ---
+
+
+def check_patchify(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> bool:
+    """Ch. 4b exercise: a learner's patchify, compared entry by entry with ``masking.patchify``
+    on non-square images of 3 channels (Course: :ref:`ch4b-exercises`)."""
+    from .masking import patchify
+
+    gen = torch.Generator().manual_seed(4)
+    x = torch.rand(2, 3, 8, 12, generator=gen)
+    want = patchify(x, 4)
+    try:
+        got = fn(x, 4)
+    except Exception as err:  # the learner's code may fail in any way; report it
+        return _verdict(False, "", f"Your function raised {type(err).__name__}: {err}")
+    if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(want.shape):
+        shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+        return _verdict(False, "", f"Expected patches of shape {tuple(want.shape)} = (B, N, p*p*C), got {shape}.")
+    same_set = torch.allclose(got.sort(-1).values, want.sort(-1).values)
+    return _verdict(
+        torch.allclose(got, want),
+        "Row-major patches, each flattened as (row, column, channel): masking.unpatchify inverts it.",
+        "Each patch holds the right pixels but in another order: flatten (row, column, channel), channel last."
+        if same_set else
+        "Reshape to (B, C, H/p, p, W/p, p), put the two grid axes first and the channel last, then flatten.")
+
+
+def check_bert_mask(fn: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> bool:
+    """Ch. 4b exercise: a learner's BERT corruption ``fn(tokens, mask_token, vocab_size,
+    special_tokens, p)``: the frequencies of the 80/10/10 rule on 200,000 tokens, special tokens
+    never selected nor drawn as replacements, and -100 targets off the selection
+    (Course: :ref:`ch4b-exercises`)."""
+    vocab_size, mask_token, pad = 50, 1, 0
+    torch.manual_seed(4)
+    tokens = torch.randint(2, vocab_size, (400, 500))
+    tokens[:, -50:] = pad  # padding at the end of every sequence
+    try:
+        inputs, targets, selected = fn(tokens, mask_token, vocab_size, (pad,), 0.15)
+    except Exception as err:  # the learner's code may fail in any way; report it
+        return _verdict(False, "", f"Your function raised {type(err).__name__}: {err}")
+    selected = selected.bool()
+    ordinary = tokens != pad
+    rate = selected[ordinary].float().mean().item()
+    changed = inputs[selected] != tokens[selected]
+    masked = (inputs[selected] == mask_token).float().mean().item()
+    replaced = (changed & (inputs[selected] != mask_token)).float().mean().item()
+    problems = []
+    if abs(rate - 0.15) > 0.005:
+        problems.append(f"{100 * rate:.1f}% of the ordinary tokens are selected (want 15%)")
+    if abs(masked - 0.8) > 0.01:
+        problems.append(f"{100 * masked:.1f}% of the selected become [MASK] (want 80%)")
+    if abs(replaced - 0.1 * (1 - 1 / (vocab_size - 2))) > 0.01:
+        problems.append(f"{100 * replaced:.1f}% of the selected become another token (want about 10%)")
+    if (selected & ~ordinary).any() or (inputs[~ordinary] != pad).any():
+        problems.append("special tokens ([PAD]) must never be selected or changed")
+    if (inputs[selected & (inputs != mask_token)] < 2).any():
+        problems.append("a random replacement must be an ordinary token, never [MASK] or [PAD]")
+    if (inputs[~selected] != tokens[~selected]).any():
+        problems.append("positions that are not selected must keep their token")
+    if not (torch.equal(targets[selected], tokens[selected]) and (targets[~selected] == -100).all()):
+        problems.append("targets must be the original token where selected and -100 elsewhere")
+    return _verdict(not problems, "15% selected; of those 80% [MASK], 10% a random ordinary token, 10% unchanged.",
+                    "; ".join(problems) + ".")
+
+
+def check_regression_colour(a: float, b: float) -> bool:
+    """Ch. 4b exercise: the ab a squared-error colorization predicts for a pixel that is sRGB red
+    (1, 0, 0) half the time and green (0, 0.6, 0) otherwise: the mean of the two ab
+    (Course: :ref:`ch4b-exercises`)."""
+    from .color import rgb_to_lab
+
+    lab = rgb_to_lab(torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.6, 0.0]]).view(2, 3, 1, 1)).flatten(1)
+    want = lab[:, 1:].mean(0)
+    chroma = float(want.norm())
+    return _verdict(
+        abs(a - float(want[0])) < 1.0 and abs(b - float(want[1])) < 1.0,
+        f"The squared error is minimised by the mean, (a, b) = ({want[0]:.1f}, {want[1]:.1f}): chroma {chroma:.1f}, "
+        f"against {float(lab[0, 1:].norm()):.1f} for red and {float(lab[1, 1:].norm()):.1f} for green, a dull "
+        "colour that is neither.",
+        f"You gave ({a:.1f}, {b:.1f}). Convert both colours with color.rgb_to_lab and ask which single value "
+        "minimises the average squared distance to the two ab targets.")

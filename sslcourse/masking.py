@@ -1,5 +1,5 @@
 """Input makers of masked prediction: patches, random patch masks, the context encoder's
-central hole and BERT's token corruption (chapter 4, being written).
+central hole and BERT's token corruption. Course: :ref:`ch4b-inpainting`, :ref:`ch4b-bert`, :ref:`ch4b-mae`.
 
 Every function is pure: no state, randomness only from an explicit ``generator`` (or torch's
 global RNG when it is None), and the result lives on the device of its input (or ``device``).

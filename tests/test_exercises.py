@@ -225,3 +225,46 @@ def test_unshuffle_check_right_and_wrong():
     assert exercises.check_unshuffle(right)
     assert not exercises.check_unshuffle(applies_again)
     assert not exercises.check_unshuffle(lambda t, p, y: t)
+
+
+# --- chapter 4: masked prediction (04_masked) ---
+
+
+def test_patchify_check_accepts_the_library_and_rejects_channel_first_patches():
+    from sslcourse import masking
+
+    def channel_first(x, p):
+        b, c, h, w = x.shape
+        return x.reshape(b, c, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5).reshape(b, -1, c * p * p)
+
+    assert exercises.check_patchify(masking.patchify)
+    assert not exercises.check_patchify(channel_first)
+    assert not exercises.check_patchify(lambda x, p: x.flatten(1))
+
+
+def test_bert_mask_check_accepts_the_library_and_rejects_always_mask_and_masked_padding():
+    from sslcourse import masking
+
+    def right(tokens, mask_token, vocab_size, special_tokens, p):
+        return masking.bert_mask(tokens, mask_token, vocab_size, special_tokens, p)
+
+    def always_mask(tokens, mask_token, vocab_size, special_tokens, p):
+        selected = torch.rand(tokens.shape) < p
+        return torch.where(selected, mask_token, tokens), torch.where(selected, tokens, -100), selected
+
+    def selects_padding(tokens, mask_token, vocab_size, special_tokens, p):
+        return masking.bert_mask(tokens, mask_token, vocab_size, (), p)
+
+    assert exercises.check_bert_mask(right)
+    assert not exercises.check_bert_mask(always_mask)
+    assert not exercises.check_bert_mask(selects_padding)
+
+
+def test_regression_colour_check_wants_the_mean_ab_not_either_colour():
+    from sslcourse.color import rgb_to_lab
+
+    lab = rgb_to_lab(torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.6, 0.0]]).view(2, 3, 1, 1)).flatten(1)
+    mean = lab[:, 1:].mean(0)
+    assert exercises.check_regression_colour(float(mean[0]), float(mean[1]))
+    assert not exercises.check_regression_colour(float(lab[0, 1]), float(lab[0, 2]))
+    assert not exercises.check_regression_colour(0.0, 0.0)

@@ -1,4 +1,4 @@
-"""Procedural videos for self-supervised tracking (chapter 4, being written): a
+"""Procedural videos for self-supervised tracking (Course: :ref:`ch4b-video`): a
 few coloured discs and squares moving at constant velocity over a still, mildly textured
 background, with the instance segmentation of every frame.
 

@@ -2,7 +2,7 @@
 split-brain autoencoders (Zhang, Isola & Efros 2017): regression and multinomial
 classification of the missing colour channels, per pixel.
 
-Chapter 4 (being written: colorization: why regression desaturates, and the classification fix).
+Course: :ref:`ch4b-colorization` (why regression desaturates, and the classification fix).
 """
 
 from __future__ import annotations

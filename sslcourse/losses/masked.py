@@ -1,5 +1,5 @@
 """Losses of masked prediction: MAE's masked-patch regression and the context encoder's
-masked-pixel reconstruction (chapter 4, being written)."""
+masked-pixel reconstruction. Course: :ref:`ch4b-inpainting`, :ref:`ch4b-mae`."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Colour propagation between video frames (Vondrick et al. 2018, "Tracking emerges by
 colorizing videos"): a pointer from every target position to the reference positions, the
-values it copies, and the loss of the copied colours (chapter 4, being written).
+values it copies, and the loss of the copied colours. Course: :ref:`ch4b-video`.
 
 The same two functions, ``colour_pointer`` and ``propagate``, train the model (the values are
 the reference frame's colours) and track with it (the values are one-hot object masks).

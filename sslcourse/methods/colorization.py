@@ -2,7 +2,7 @@
 an encoder sees only the lightness L of an image and a dense decoder predicts its colour ab,
 per pixel.
 
-Chapter 4 (being written: masked prediction: colorization). Two modes: "regression" (squared error
+Course: :ref:`ch4b-colorization`. Two modes: "regression" (squared error
 on ab: the prediction is the conditional mean, which desaturates) and "classification" (the
 paper's: cross-entropy over the quantised ab bins with soft targets and class rebalancing;
 pictures are decoded with the annealed mean). The networks see Lab scaled to about [-1, 1]:

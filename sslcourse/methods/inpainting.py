@@ -1,6 +1,6 @@
 """Context encoder (Pathak et al. 2016, Context Encoders: Feature Learning by Inpainting).
 
-Chapter 4 (being written): masked prediction. The central region of each image is hidden (filled with
+Course: :ref:`ch4b-inpainting`. The central region of each image is hidden (filled with
 the batch's per-channel mean, a stand-in for the paper's dataset-mean fill); a convolutional
 encoder reads the rest and a decoder paints the whole image back; the loss
 (``losses.masked_reconstruction_loss``) reads the hidden region only. The paper's adversarial

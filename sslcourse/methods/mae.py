@@ -1,6 +1,6 @@
 """Masked autoencoder (He et al. 2022, Masked Autoencoders Are Scalable Vision Learners).
 
-Chapter 4 (being written): masked prediction. A random 75% of an image's patches is hidden; a ViT
+Course: :ref:`ch4b-mae`. A random 75% of an image's patches is hidden; a ViT
 encoder sees only the visible patches (and [CLS]); a small decoder gets the encoded visible
 tokens back in patch order with one shared learned mask token in each hidden place, adds its
 own position embeddings, runs a few transformer blocks and predicts every patch's pixels; the

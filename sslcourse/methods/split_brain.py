@@ -2,7 +2,7 @@
 learning by cross-channel prediction"): two encoders, one predicting ab from L, the other L
 from ab; the representation concatenates both encoders' features.
 
-Chapter 4 (being written: cross-channel prediction). Both directions are classification here, as in
+Course: :ref:`ch4b-colorization` (split-brain autoencoders). Both directions are classification here, as in
 the paper's best variant: ab over the in-gamut bins of colorization (soft targets), L over 50
 bins of width 2 (one-hot targets). Without class rebalancing by default (``lam=1``): the goal is
 the representation, not vivid pictures; ``lam=0.5`` gives colorization's rebalancing. The

@@ -1,6 +1,6 @@
 """Video colorization (Vondrick et al. 2018, "Tracking emerges by colorizing videos"):
 recolour a grey target frame by copying colours from a colour reference frame, and track
-objects with the same pointer. Chapter 4 (being written) teaches it. Train it with
+objects with the same pointer. Course: :ref:`ch4b-video`. Train it with
 ``fit(method, FramePairLoader(make_moving_shapes(...), batch_size), steps)`` (``data.video``).
 
 An encoder of *grey* frames keeps a spatial map; every position i gets an embedding f_i. The
