@@ -367,3 +367,13 @@ def test_split_brain_held_out_losses_fall_below_the_uniform_guess(shapes):
     # 3.76 vs 3.55); both fall below the uniform guess log Q, which is all this size shows.
     assert out["l_to_ab_loss"] < math.log(len(bins)), out["l_to_ab_loss"]
     assert out["ab_to_l_loss"] < math.log(50) and out["ab_to_l_loss"] < 1.1 * l_constant, out["ab_to_l_loss"]
+
+
+def test_bin_classifier_predicts_at_a_reduced_resolution_that_can_be_set_back_to_full():
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 8, 8)
+    half, full = Colorization(small(1)), Colorization(small(1), bin_reduction=1)
+    assert half.decoder(half.backbone.net.feature_map(torch.rand(2, 1, 8, 8))).shape[-2:] == (4, 4)
+    assert full.decoder(full.backbone.net.feature_map(torch.rand(2, 1, 8, 8))).shape[-2:] == (8, 8)
+    for method in (half, full):
+        assert method.colorize(x).shape == x.shape

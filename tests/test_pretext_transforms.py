@@ -16,6 +16,7 @@ from sslcourse.methods import Jigsaw, RelativePosition, RotationPrediction
 from sslcourse.methods.supervised import supervised_views
 from sslcourse.pretext import (
     NEIGHBOUR_OFFSETS,
+    enlarge_patches,
     jigsaw_permutations,
     jigsaw_tiles,
     min_hamming_distance,
@@ -344,3 +345,20 @@ def test_fine_tune_with_every_block_frozen_trains_only_the_head_and_bad_counts_r
         freeze_blocks(ConvNet(width=4, depth=2), 3)
     with pytest.raises(ValueError, match="ConvNet or a ResNetBackbone"):
         freeze_blocks(torch.nn.Linear(2, 2), 1)
+
+
+def test_enlarge_patches_reaches_the_backbones_downsampling_and_keeps_large_patches():
+    patches = torch.rand(5, 3, 5, 5)
+    big = enlarge_patches(patches, 8)
+    assert big.shape == (5, 3, 8, 8)
+    assert torch.allclose(big.mean(dim=(2, 3)), patches.mean(dim=(2, 3)), atol=0.05)  # same content, resampled
+    assert enlarge_patches(patches, 4) is patches
+
+
+@pytest.mark.parametrize("method_class", [RelativePosition, Jigsaw])
+def test_patch_tasks_run_on_twenty_pixel_images_with_a_four_block_convnet(method_class):
+    # 20 px images give 5-6 px patches: without enlarging, the third max-pool would leave no pixel
+    torch.manual_seed(0)
+    method = method_class(ConvNet(width=4, depth=4), hidden_dim=8)
+    out = method.training_step(Batch(views=[torch.rand(4, 3, 20, 20)], labels=torch.zeros(4)))
+    assert out["loss"].isfinite()
