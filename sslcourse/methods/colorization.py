@@ -65,8 +65,8 @@ def dense_decoder(net: nn.Module, out_channels: int, reduction: int = 1) -> Conv
 
 # Bin classifiers predict at half the input side and are scored against the targets averaged
 # to that size: Zhang et al. (2016) predict at a quarter of it and upsample the colours, and
-# the per-pixel work of Q = 261 logits at full size was most of the step's time (benchmarks/
-# results/pretext_step_ci.json against pretext_step_ci_full_resolution_bins.json).
+# the per-pixel work over Q = 261 logits falls with the number of predicted pixels
+# (benchmarks/pretext_step.py times both settings).
 BIN_REDUCTION = 2
 
 
