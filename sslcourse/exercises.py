@@ -253,7 +253,9 @@ def check_hamming_selection(fn: Callable[[int, int, int], torch.Tensor], target:
         f"Every two of your classes differ in at least {d} of the 9 positions; 24 random permutations "
         "usually reach only 4 or 5.",
         f"Your minimum Hamming distance is {d}, the target {target}. At each step add the candidate whose "
-        "distance to its *nearest* chosen permutation is the largest (a max-min criterion, not a sum).")
+        "distance to its *nearest* chosen permutation is the largest: the course's max-min variant, which "
+        "guarantees a minimum distance (Noroozi & Favaro's Algorithm 1 maximises the *average* distance "
+        "to the chosen set instead, which does not).")
 
 
 def check_position_labels(a: int, b: int, c: int) -> bool:
@@ -269,14 +271,15 @@ def check_position_labels(a: int, b: int, c: int) -> bool:
 
 
 def check_rotation_ceilings(random_angles: float, star_as_square: float) -> bool:
-    """Ch. 4 exercise: the best rotation accuracy on shapes at random angles (chance, 0.25) and
-    on the upright shapes with the star replaced by a square (3.75 / 8)."""
+    """Ch. 4 exercise: the best rotation accuracy from the shape alone on shapes at random
+    angles (chance, 0.25) and on the upright shapes with the star replaced by a square (3.75 / 8)."""
     ok_random = abs(float(random_angles) - 0.25) < 1e-3
     ok_square = abs(float(star_as_square) - 3.75 / 8) < 1e-3
     return _verdict(
         ok_random and ok_square,
-        "At random angles a quarter turn gives an equally likely image, so only chance (0.25) is possible; a "
-        "second square turns the star's 1.0 into 0.25, and the mean over 8 classes falls to 0.469.",
+        "At random angles a quarter turn gives an equally likely image, so the shape alone allows only chance "
+        "(0.25); a second square turns the star's 1.0 into 0.25, and the shape-only best accuracy over the "
+        "8 classes falls to 0.469.",
         ("" if ok_random else "At random angles, is a rotated image any less likely than an unrotated one? ")
         + ("" if ok_square else "A square looks the same at all four quarter turns: its best accuracy is 1/4. "
            "Average the 8 classes' best accuracies."))

@@ -192,10 +192,12 @@ def jigsaw_permutations(n_tiles: int = 9, n_permutations: int = 100, generator: 
     """Return ``n_permutations`` permutations (P, n_tiles) of the tiles, far apart in Hamming
     distance: the classes of the jigsaw task.
 
-    Noroozi & Favaro 2016 ("Unsupervised learning of visual representations by solving jigsaw
-    puzzles"), their maximal-Hamming-distance selection: start from one random permutation,
-    then repeatedly add the candidate whose minimum Hamming distance to the permutations
-    already chosen is the largest (ties: the first candidate). Permutations that are close
+    A max-min variant of the maximal-Hamming-distance selection of Noroozi & Favaro 2016
+    ("Unsupervised learning of visual representations by solving jigsaw puzzles"): start from
+    one random permutation, then repeatedly add the candidate whose *minimum* Hamming distance
+    to the permutations already chosen is the largest (ties: the first candidate), which
+    guarantees a minimum distance between any two classes. The paper's Algorithm 1 instead adds
+    the candidate with the largest *average* distance to the chosen set. Permutations that are close
     would be hard to tell apart from ambiguous tiles, and the task would teach less. The
     candidates are all n_tiles! permutations when that is at most ``pool_size``, else
     ``pool_size`` random ones (``DEFAULT_POOL_SIZE``: 10,000 random ones for 9 tiles, where

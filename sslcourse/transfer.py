@@ -6,6 +6,7 @@ and ``train`` (``fit``), which it uses."""
 from __future__ import annotations
 
 import copy
+import types
 
 import torch
 from torch import nn
@@ -34,10 +35,18 @@ def _blocks(backbone: nn.Module) -> list[nn.Module]:
     raise ValueError(f"freeze_blocks needs a ConvNet or a ResNetBackbone, got {type(backbone).__name__}")
 
 
+def _stay_eval(self: nn.Module, mode: bool = True) -> nn.Module:
+    """``train`` of a frozen module: whatever ``mode`` is asked, it (and its children) stays in
+    eval mode, so its batch norm normalises with the pre-trained running statistics."""
+    return nn.Module.train(self, False)
+
+
 def freeze_blocks(backbone: nn.Module, n: int) -> nn.Module:
     """Return ``backbone`` (changed in place) with its first ``n`` blocks frozen: no gradients,
-    and batch norm that keeps its running statistics (momentum 0) so evaluation normalises with
-    the pre-trained statistics.
+    and every module of those blocks kept in eval mode even when the whole model is put in
+    training mode (``fit`` calls ``method.train()``), so their batch norm normalises with the
+    pre-trained running statistics and never updates them (momentum 0 as well). A frozen block
+    computes the same function during fine-tuning and at evaluation.
 
     The blocks are those of ``block_features``: a ConvNet's conv-BN-ReLU groups, a ResNet's
     four stages (the stem counted with the first). Course: :ref:`ch4-semi-supervised`.
@@ -49,6 +58,8 @@ def freeze_blocks(backbone: nn.Module, n: int) -> nn.Module:
         for module in block.modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
                 module.momentum = 0.0  # running stats stay the pre-trained ones
+            module.train = types.MethodType(_stay_eval, module)  # model.train() leaves it in eval
+            nn.Module.train(module, False)
         for p in block.parameters():
             p.requires_grad_(False)
     return backbone
@@ -64,8 +75,9 @@ def fine_tune(backbone: nn.Module, train: ImageSet, test: ImageSet, steps: int =
     Course: :ref:`ch1-fine-tuning` (few labels: linear probing often wins).
 
     ``frozen_blocks`` > 0 keeps the first that many blocks of the copy fixed (``freeze_blocks``):
-    the semi-supervised protocol of RotNet and the other pretext-task papers, which train only
-    the upper layers on the labelled subset (Course: :ref:`ch4-semi-supervised`).
+    close to RotNet's semi-supervised protocol, which trains only the upper layers on the
+    labelled subset; here those layers start from the pre-trained weights rather than being
+    re-initialised (Course: :ref:`ch4-semi-supervised`).
     """
     device = torch.device(device) if device is not None else default_device()
     copied = copy.deepcopy(backbone)

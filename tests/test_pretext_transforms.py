@@ -335,6 +335,25 @@ def test_freeze_blocks_keeps_the_first_blocks_weights_and_statistics_and_trains_
     assert all(not torch.equal(before[k], after[k]) for k in trained)
 
 
+def test_frozen_blocks_compute_the_same_output_in_train_and_eval_mode():
+    from sslcourse.transfer import freeze_blocks
+
+    torch.manual_seed(0)
+    net = ConvNet(width=4, depth=3)
+    with torch.no_grad():  # running statistics away from their initial values, as after pre-training
+        for _ in range(5):
+            net(torch.rand(16, 3, 8, 8) * 2 + 1)
+    freeze_blocks(net, 2)
+    x = torch.rand(8, 3, 8, 8)
+    with torch.no_grad():
+        net.train()
+        in_train = net.block_features(x)
+        net.eval()
+        in_eval = net.block_features(x)
+    assert all(torch.equal(a, b) for a, b in zip(in_train[:2], in_eval[:2], strict=True))  # frozen: stays eval
+    assert not torch.allclose(in_train[2], in_eval[2])  # the trainable block still uses batch statistics
+
+
 def test_fine_tune_with_every_block_frozen_trains_only_the_head_and_bad_counts_raise():
     from sslcourse.transfer import fine_tune, freeze_blocks
 
