@@ -47,18 +47,33 @@ class ConvNet(nn.Module):
         what dense pretext tasks (inpainting, colorization) decode from."""
         return self.blocks(x)
 
+    def stages(self) -> list[nn.Module]:
+        """Return the blocks as modules in input-to-output order, each [max-pool,] conv, BN, ReLU
+        (sharing this network's layers): what ``block_features`` pools and ``freeze_blocks`` freezes."""
+        stages, current = [], []
+        for layer in self.blocks:
+            current.append(layer)
+            if isinstance(layer, nn.ReLU):
+                stages.append(nn.Sequential(*current))
+                current = []
+        return stages
+
     def block_features(self, x: Tensor) -> list[Tensor]:
         """Return each block's globally average-pooled output, [(B, width * 2**i)] for i < depth:
         what a probe of intermediate layers reads (RotNet's best features are mid-network)."""
-        pooled = []
-        for layer in self.blocks:
-            x = layer(x)
-            if isinstance(layer, nn.ReLU):
-                pooled.append(x.mean(dim=(2, 3)))
-        return pooled
+        return _pooled_stages(self.stages(), x)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.feature_map(x).mean(dim=(2, 3))  # global average pool -> (B, feature_dim)
+
+
+def _pooled_stages(stages: list[nn.Module], x: Tensor) -> list[Tensor]:
+    """Return the global average (B, C_i) of each stage's output, the stages applied in turn."""
+    pooled = []
+    for stage in stages:
+        x = stage(x)
+        pooled.append(x.mean(dim=(2, 3)))
+    return pooled
 
 
 class ConvDecoder(nn.Module):
@@ -104,14 +119,14 @@ class ResNetBackbone(nn.Module):
         x = n.maxpool(n.relu(n.bn1(n.conv1(x))))
         return n.layer4(n.layer3(n.layer2(n.layer1(x))))
 
+    def stages(self) -> list[nn.Module]:
+        """Return the four stages as modules, the stem counted with the first (as ``ConvNet.stages``)."""
+        n = self.net
+        return [nn.Sequential(n.conv1, n.bn1, n.relu, n.maxpool, n.layer1), n.layer2, n.layer3, n.layer4]
+
     def block_features(self, x: Tensor) -> list[Tensor]:
         """Return each of the four stages' globally average-pooled outputs (as ``ConvNet.block_features``)."""
-        n, pooled = self.net, []
-        x = n.maxpool(n.relu(n.bn1(n.conv1(x))))
-        for stage in (n.layer1, n.layer2, n.layer3, n.layer4):
-            x = stage(x)
-            pooled.append(x.mean(dim=(2, 3)))
-        return pooled
+        return _pooled_stages(self.stages(), x)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)

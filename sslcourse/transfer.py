@@ -18,23 +18,6 @@ from .methods import Supervised
 from .train import default_device, fit
 
 
-def _blocks(backbone: nn.Module) -> list[nn.Module]:
-    """Return the blocks of a ConvNet (its conv-BN-ReLU groups) or of a ResNetBackbone (its four
-    stages, the stem with the first), in input-to-output order."""
-    if hasattr(backbone, "blocks"):  # ConvNet: [pool,] conv, BN, ReLU per block
-        blocks, current = [], []
-        for layer in backbone.blocks:
-            current.append(layer)
-            if isinstance(layer, nn.ReLU):
-                blocks.append(nn.ModuleList(current))
-                current = []
-        return blocks
-    net = getattr(backbone, "net", None)
-    if net is not None and hasattr(net, "layer4"):  # ResNetBackbone: the stem belongs to stage 1
-        return [nn.ModuleList([net.conv1, net.bn1, net.layer1]), net.layer2, net.layer3, net.layer4]
-    raise ValueError(f"freeze_blocks needs a ConvNet or a ResNetBackbone, got {type(backbone).__name__}")
-
-
 def _stay_eval(self: nn.Module, mode: bool = True) -> nn.Module:
     """``train`` of a frozen module: whatever ``mode`` is asked, it (and its children) stays in
     eval mode, so its batch norm normalises with the pre-trained running statistics."""
@@ -45,19 +28,19 @@ def freeze_blocks(backbone: nn.Module, n: int) -> nn.Module:
     """Return ``backbone`` (changed in place) with its first ``n`` blocks frozen: no gradients,
     and every module of those blocks kept in eval mode even when the whole model is put in
     training mode (``fit`` calls ``method.train()``), so their batch norm normalises with the
-    pre-trained running statistics and never updates them (momentum 0 as well). A frozen block
+    pre-trained running statistics and never updates them. A frozen block
     computes the same function during fine-tuning and at evaluation.
 
-    The blocks are those of ``block_features``: a ConvNet's conv-BN-ReLU groups, a ResNet's
-    four stages (the stem counted with the first). Course: :ref:`ch4-semi-supervised`.
+    The blocks are the backbone's ``stages()`` (those ``block_features`` pools): a ConvNet's
+    conv-BN-ReLU groups, a ResNet's four stages (the stem counted with the first). Course: :ref:`ch4-semi-supervised`.
     """
-    blocks = _blocks(backbone)
+    if not hasattr(backbone, "stages"):
+        raise ValueError(f"freeze_blocks needs a ConvNet or a ResNetBackbone, got {type(backbone).__name__}")
+    blocks = backbone.stages()
     if not 0 <= n <= len(blocks):
         raise ValueError(f"n must be in [0, {len(blocks)}] (the backbone's blocks), got {n}")
     for block in blocks[:n]:
         for module in block.modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                module.momentum = 0.0  # running stats stay the pre-trained ones
             module.train = types.MethodType(_stay_eval, module)  # model.train() leaves it in eval
             nn.Module.train(module, False)
         for p in block.parameters():
