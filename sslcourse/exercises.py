@@ -87,6 +87,44 @@ def check_mig_permutation(value: float) -> bool:
     )
 
 
+# --- chapter 1: evaluating representations (01_evaluating) ---
+
+
+def check_knn(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int, float], float]) -> bool:
+    """Return whether a learner's weighted kNN accuracy ``fn(train_x, train_y, test_x, test_y, k,
+    temperature)`` equals ``evaluate.knn_accuracy`` at four (k, T) settings, on clusters of unequal
+    size and norm (so cosine similarity, the top k and the exp(s / T) weights all matter).
+    Ch. 1a exercise (Course: :ref:`ch1-exercises`)."""
+    from .evaluate import knn_accuracy
+
+    gen = torch.Generator().manual_seed(7)
+    centres = torch.randn(3, 8, generator=gen)
+    counts = torch.tensor([240, 60, 30])  # a large class wins an unweighted vote over many neighbours
+
+    def sample(n_per_class: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = torch.repeat_interleave(torch.arange(3), n_per_class)
+        norms = torch.rand(len(y), 1, generator=gen) * 5 + 0.2  # norms vary: Euclidean neighbours differ
+        return (centres[y] + 1.2 * torch.randn(len(y), 8, generator=gen)) * norms, y
+
+    train_x, train_y = sample(counts)
+    test_x, test_y = sample(torch.tensor([40, 40, 40]))
+    wrong = []
+    for k, t in [(1, 0.07), (20, 0.07), (150, 0.02), (150, 100.0)]:
+        want = knn_accuracy(train_x, train_y, test_x, test_y, k=k, temperature=t)
+        try:
+            got = float(fn(train_x, train_y, test_x, test_y, k, t))  # type: ignore[arg-type]
+        except Exception as err:  # the learner's code may fail in any way; report it
+            return _verdict(False, "", f"Your function raised {type(err).__name__}: {err}")
+        if abs(got - want) > 1e-6:
+            wrong.append(f"k={k}, T={t}: {got:.3f} instead of {want:.3f}")
+    return _verdict(
+        not wrong,
+        "Cosine similarity, the k most similar training samples, votes weighted by exp(s / T): "
+        "at T = 100 every weight is close to 1 and the vote is a plain majority.",
+        "; ".join(wrong) + ". Normalise both feature sets to unit length, take the k largest similarities "
+        "of each test sample, and add exp(s / T) to the score of each neighbour's class.")
+
+
 def check_linear_cka(fn: Callable[[torch.Tensor, torch.Tensor], float]) -> bool:
     """Ch. 1b exercise: a learner's linear CKA against the library's on random inputs."""
     from .similarity import linear_cka

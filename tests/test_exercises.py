@@ -268,3 +268,30 @@ def test_regression_colour_check_wants_the_mean_ab_not_either_colour():
     assert exercises.check_regression_colour(float(mean[0]), float(mean[1]))
     assert not exercises.check_regression_colour(float(lab[0, 1]), float(lab[0, 2]))
     assert not exercises.check_regression_colour(0.0, 0.0)
+
+
+# --- chapters 0 and 1: introduction, evaluating and comparing representations ---
+
+
+def _weighted_knn(train_x, train_y, test_x, test_y, k, temperature):
+    sims = F.normalize(test_x, dim=1) @ F.normalize(train_x, dim=1).T
+    top, where = sims.topk(k, dim=1)
+    rows = torch.arange(len(test_x))[:, None].expand_as(where)
+    votes = torch.zeros(len(test_x), int(train_y.max()) + 1).index_put_(
+        (rows, train_y[where]), (top / temperature).exp(), accumulate=True)
+    return (votes.argmax(1) == test_y).float().mean().item()
+
+
+def test_knn_check_wants_cosine_top_k_and_exponential_weights(capsys):
+    def unweighted(train_x, train_y, test_x, test_y, k, temperature):
+        return _weighted_knn(train_x, train_y, test_x, test_y, k, 1e9)
+
+    def euclidean(train_x, train_y, test_x, test_y, k, temperature):
+        where = torch.cdist(test_x, train_x).topk(k, dim=1, largest=False).indices
+        return (train_y[where].mode(1).values == test_y).float().mean().item()
+
+    assert exercises.check_knn(_weighted_knn)
+    assert not exercises.check_knn(unweighted)
+    assert not exercises.check_knn(euclidean)
+    assert not exercises.check_knn(lambda *args: 1 / 0)
+    assert "ZeroDivisionError" in capsys.readouterr().out
