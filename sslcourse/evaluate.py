@@ -76,7 +76,9 @@ def knn_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tenso
     for i in range(0, len(test_x), chunk):
         q = F.normalize(test_x[i : i + chunk].float(), dim=1)
         sim, idx = (q @ train_n.T).topk(min(k, len(train_x)), dim=1)  # (m, k)
-        votes = torch.zeros(len(q), num_classes).scatter_add_(1, train_y[idx], (sim / temperature).exp())
+        # exp((s - s_max) / T): the same votes up to a factor per test point, finite at any T
+        weights = ((sim - sim[:, :1]) / temperature).exp()  # topk sorts: column 0 is the largest
+        votes = torch.zeros(len(q), num_classes).scatter_add_(1, train_y[idx], weights)
         correct += (votes.argmax(1) == test_y[i : i + chunk]).sum().item()
     return correct / len(test_x)
 

@@ -31,6 +31,15 @@ def test_knn_with_k1_returns_the_nearest_label():
     assert knn_accuracy(train, torch.tensor([0, 1]), torch.tensor([[0.9, 0.1]]), torch.tensor([0]), k=1) == 1.0
 
 
+def test_knn_votes_stay_finite_at_a_tiny_temperature():
+    # Two neighbours of class 0 at similarity ~0.99 against one of class 1 at exactly 1: at
+    # T = 0.001, exp(s / T) overflows float32 and every class would tie at inf.
+    train = torch.tensor([[1.0, 0.0], [1.0, 0.14], [1.0, -0.14]])
+    labels, query = torch.tensor([1, 0, 0]), torch.tensor([[1.0, 0.0]])
+    assert knn_accuracy(train, labels, query, torch.tensor([1]), k=3, temperature=1e-3) == 1.0
+    assert knn_accuracy(train, labels, query, torch.tensor([0]), k=3, temperature=10.0) == 1.0  # near-equal votes
+
+
 def test_linear_probe_solves_a_linear_problem_and_sweeps_warm():
     x, y = blobs(spread=1.0)
     result = linear_probe(x, y, x, y)

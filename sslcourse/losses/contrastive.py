@@ -64,12 +64,8 @@ def hard_negative_nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.5, beta
 
     with k over the negatives of i. ``beta = 0`` gives ``nt_xent`` exactly.
 
-<<<<<<< HEAD
     Course: :ref:`ch5-hard-negatives`. Shapes: z1, z2 (N, D) with N >= 2 (an anchor needs a
     negative); returns a scalar.
-=======
-    Course: :ref:`ch5-hard-negatives`. Shapes: z1, z2 (N, D); returns a scalar.
->>>>>>> course-links
     """
     _check_shapes("hard_negative_nt_xent", "two (N, D) tensors of equal shape with N >= 2",
                   z1.ndim == 2 and z1.shape == z2.shape and len(z1) >= 2, z1=z1, z2=z2)
