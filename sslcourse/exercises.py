@@ -204,6 +204,29 @@ def check_infonce_bound(value: float, num_negatives: int = 4096, loss: float = 6
                     "and what is the loss of a uniform guess among them?")
 
 
+# --- chapter 5: contrastive learning (05_contrastive, 05_ablations) ---
+# (check_triplet, check_info_nce, check_supcon, check_enqueue and check_infonce_bound above are chapter 5's too.)
+
+
+def _uniformity(z: torch.Tensor, t: float = 2.0) -> float:
+    """Return log E_{i != j} exp(-t ||z_i - z_j||^2) over the L2-normalised rows of ``z``."""
+    z = torch.nn.functional.normalize(z.double(), dim=1)
+    # pdist lists each unordered pair once; the mean over i < j equals the mean over i != j
+    return float(torch.pdist(z).square().mul(-t).exp().mean().log())
+
+
+def check_uniformity(fn: Callable[[torch.Tensor], float]) -> bool:
+    """Ch. 5b exercise: True if a learner's uniformity ``fn(z)`` (Wang & Isola 2020, t = 2, on
+    the L2-normalised rows of z, over the pairs i != j) matches the reference on random features
+    (Course: :ref:`ch5b-exercises`)."""
+    gen = torch.Generator().manual_seed(7)
+    z = 3.0 * torch.randn(64, 6, generator=gen, dtype=torch.float64) + 1.0  # not normalised, not centred
+    return _compare_with_reference(
+        fn, (z,), _uniformity(z), 1e-4,
+        "L2-normalise the rows first, use squared Euclidean distances, leave out the pairs i = j "
+        "(each would add exp(0) = 1), and take the log of the mean of exp(-2 d^2).")
+
+
 def check_vicreg_covariance(fn: Callable[[torch.Tensor], torch.Tensor]) -> bool:
     """Ch. 6 exercise: VICReg's covariance term of one branch, sum of squared off-diagonal
     covariances (unbiased) divided by the dimension. The learner's c(Z) + c(Z') on two branches

@@ -295,3 +295,27 @@ def test_knn_check_wants_cosine_top_k_and_exponential_weights(capsys):
     assert not exercises.check_knn(euclidean)
     assert not exercises.check_knn(lambda *args: 1 / 0)
     assert "ZeroDivisionError" in capsys.readouterr().out
+
+
+# --- chapter 5: contrastive learning (05_contrastive, 05_ablations) ---
+
+
+def test_uniformity_check_accepts_all_pairs_i_ne_j_and_rejects_unnormalised_or_self_pairs(capsys):
+    def right(z):
+        z = F.normalize(z, dim=1)
+        sq = torch.cdist(z, z).square()
+        off = ~torch.eye(len(z), dtype=torch.bool)
+        return torch.exp(-2 * sq[off]).mean().log().item()
+
+    def unnormalised(z):
+        return torch.exp(-2 * torch.pdist(z).square()).mean().log().item()
+
+    def with_self_pairs(z):
+        z = F.normalize(z, dim=1)
+        return torch.exp(-2 * torch.cdist(z, z).square()).mean().log().item()
+
+    assert exercises.check_uniformity(right)
+    assert not exercises.check_uniformity(unnormalised)
+    assert not exercises.check_uniformity(with_self_pairs)
+    assert not exercises.check_uniformity(lambda z: z.nope())
+    assert "AttributeError" in capsys.readouterr().out
