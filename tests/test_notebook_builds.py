@@ -91,3 +91,16 @@ def test_every_check_helper_is_used_by_an_exercise_and_tested_right_and_wrong():
         assert f"exercises.{name}(" in chapters, f"no chapter uses {name}"
         assert re.search(rf"assert exercises\.{name}\(", tests), f"no right answer tested for {name}"
         assert re.search(rf"assert not exercises\.{name}\(", tests), f"no wrong answer tested for {name}"
+
+
+@pytest.mark.parametrize("name, first_line", [("bert_mask", "def bert_mask("),
+                                              ("MAE.training_step", "def training_step(self, batch: Batch)")])
+def test_a_literalinclude_becomes_the_code_it_names_in_the_notebooks(name, first_line):
+    path = "../sslcourse/methods/mae.py" if "." in name else "../sslcourse/masking.py"
+    markdown = notebooks.myst_to_markdown(f"```{{literalinclude}} {path}\n:pyobject: {name}\n```\n")
+    assert markdown.startswith("```python\n" + first_line) and "{literalinclude}" not in markdown
+
+
+def test_every_literalinclude_of_the_chapters_is_expanded_in_the_student_notebooks():
+    for source in SOURCES:
+        assert "{literalinclude}" not in notebooks.myst_to_markdown(source.read_text()), source.name

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import ast
 import re
+import textwrap
 from pathlib import Path
 
 import jupytext
@@ -34,7 +35,7 @@ ROLE = re.compile(r"\{(?P<role>cite:t|cite:p|cite|doc|ref|numref|eq|term)\}`(?P<
 TARGET = re.compile(r"^\([^()\s]+\)=[ \t]*\n", re.M)
 ADMONITION = re.compile(r"^:::\{(?:admonition|note|tip|warning|important)\}(?P<title>[^\n]*)\n(?:^:class:[^\n]*\n)?"
                         r"(?P<body>.*?)^:::[ \t]*$", re.M | re.S)
-LITERALINCLUDE = re.compile(r"^```\{literalinclude\} (?P<path>\S+)\n:pyobject: (?P<name>\w+)\n```", re.M)
+LITERALINCLUDE = re.compile(r"^```\{literalinclude\} (?P<path>\S+)\n:pyobject: (?P<name>[\w.]+)\n```", re.M)
 
 
 def _role_text(match: re.Match) -> str:
@@ -47,10 +48,14 @@ def _role_text(match: re.Match) -> str:
 
 
 def _included_code(match: re.Match) -> str:
+    """The code of a ``literalinclude``'s ``:pyobject:``, a function, class or ``Class.method``."""
     path = (CHAPTERS / match["path"]).resolve()
-    tree = ast.parse(path.read_text())
-    node = next(n for n in ast.walk(tree) if getattr(n, "name", None) == match["name"])
-    return "```python\n" + ast.get_source_segment(path.read_text(), node) + "\n```"
+    source = path.read_text()
+    node: ast.AST = ast.parse(source)
+    for name in match["name"].split("."):  # Sphinx's dotted path: the class, then its member
+        node = next(n for n in ast.walk(node) if getattr(n, "name", None) == name)
+    segment = ast.get_source_segment(source, node, padded=True)
+    return "```python\n" + textwrap.dedent(segment) + "\n```"
 
 
 def myst_to_markdown(text: str) -> str:
