@@ -289,6 +289,76 @@ def check_dino_collapse(no_centering: str, no_sharpening: str) -> bool:
         "What is left when one of them is removed?")
 
 
+
+# --- chapter 6: non-contrastive learning (06_noncontrastive, 06_collapse) ---
+
+
+def check_barlow_dead_dimension(one_dead: float, all_dead: float, dim: int = 8) -> bool:
+    """Return whether ``one_dead`` and ``all_dead`` are Barlow Twins' on-diagonal term sum_i (1 - C_ii)^2
+    for two identical views of ``dim`` dimensions of which one, or every one, is constant (ch. 6
+    exercise ex6-barlow)."""
+    ok_one, ok_all = abs(float(one_dead) - 1.0) < 1e-3, abs(float(all_dead) - dim) < 1e-3
+    return _verdict(
+        ok_one and ok_all,
+        f"A constant dimension has correlation 0 with anything, so it costs (1 - 0)^2 = 1; a batch collapsed "
+        f"to a point costs {dim}, one per dimension, however small its invariance error.",
+        ("" if ok_one else "The other dimensions agree perfectly across identical views: what do they cost? "
+         "The constant one is standardised to 0, so what is its C_ii? ")
+        + ("" if ok_all else f"With every one of the {dim} dimensions constant, add up their diagonal terms."))
+
+
+def check_momentum_half_life(m0_996: float, m0_99: float, m0_9: float) -> bool:
+    """Return whether the three numbers are the steps a target with EMA momentum 0.996, 0.99 and 0.9 needs
+    to close half of its distance to a fixed online network, ln 2 / -ln m (ch. 6 exercise ex6-momentum);
+    the ceiling, or a count from the cosine schedule of a 2,000-step run, is accepted too."""
+    want = [math.log(2) / -math.log(m) for m in (0.996, 0.99, 0.9)]
+    given = [float(v) for v in (m0_996, m0_99, m0_9)]
+    ok = all(abs(g - w) <= max(1.0, 0.03 * w) for g, w in zip(given, want, strict=True))
+    reciprocal = all(abs(g - 1 / (1 - m)) <= max(1.0, 0.03 / (1 - m)) for g, m in zip(given, (0.996, 0.99, 0.9),
+                                                                                          strict=True))
+    return _verdict(
+        ok,
+        f"Half-lives of {want[0]:.0f}, {want[1]:.0f} and {want[2]:.1f} steps: each step keeps a fraction m of the "
+        "distance, so n = ln 2 / -ln m, about 0.69 / (1 - m).",
+        ("1 / (1 - m) is the time constant (the distance falls to 1/e, not to 1/2). " if reciprocal else "")
+        + f"You gave {[round(g, 1) for g in given]}. After n steps of t <- m t + (1 - m) o the distance to a fixed "
+        "o is m^n times the first one: solve m^n = 1/2 for n.")
+
+
+def check_line_rank(line: float, noisy_line: float) -> bool:
+    """Return whether ``line`` and ``noisy_line`` are the effective ranks of 256 embeddings in 64 dimensions
+    that lie on one line (about 1), and of the same plus isotropic noise of std 0.01 (7 to 12 over random
+    draws) (ch. 6b exercise ex6b-line)."""
+    ok_line, ok_noisy = 1.0 - 1e-3 <= float(line) < 1.05, 7.0 <= float(noisy_line) <= 12.0
+    return _verdict(
+        ok_line and ok_noisy,
+        "One non-zero singular value gives exactly 1; but 63 small singular values of the noise, each about 1% "
+        "of the line's, together hold about 40% of the sum and lift the effective rank to about 9. Read it "
+        "against an intact run, as the page does, not against 1.",
+        ("A batch on one line has one non-zero singular value: what is exp of the entropy of p = (1, 0, ...)? "
+         if not ok_line else "")
+        + ("" if ok_noisy else f"You gave {float(noisy_line):.2f} for the noisy line. The effective rank uses the "
+           "singular values themselves, not their squares: add up 63 values of about 0.01 sqrt(N) against the "
+           "line's sqrt(N) and compute the entropy of p (analysis.effective_rank computes it for you)."))
+
+
+def check_collapse_terms(point: set[str], line: set[str]) -> bool:
+    """Return whether ``point`` and ``line`` are the VICReg terms (``invariance``, ``variance``,
+    ``covariance``) that stay at zero on a batch collapsed to a point and on a batch whose dimensions all
+    copy one coordinate of std 2 (ch. 6b exercise ex6b-terms)."""
+    given_point, given_line = ({t.strip().lower() for t in s} for s in (point, line))
+    want_point, want_line = {"invariance", "covariance"}, {"invariance", "variance"}
+    wrong = [f"{name}: {sorted(given ^ want)}" for name, given, want in
+             (("point", given_point, want_point), ("line", given_line, want_line)) if given != want]
+    return _verdict(
+        not wrong,
+        "Only the variance term sees a point, only the covariance term sees a line: without the first the "
+        "embeddings shrink (complete collapse), without the second they keep their spread but lose rank "
+        "(dimensional collapse), the two rows of the ablation table.",
+        f"Look again at {'; '.join(wrong)}. Compute losses.vicreg_terms(z, z) for each batch: which values are 0 "
+        "(up to rounding)?")
+
+
 # --- chapter 4: predicting transformations and arrangements (04_transformations) ---
 
 

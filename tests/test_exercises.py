@@ -319,3 +319,51 @@ def test_uniformity_check_accepts_all_pairs_i_ne_j_and_rejects_unnormalised_or_s
     assert not exercises.check_uniformity(with_self_pairs)
     assert not exercises.check_uniformity(lambda z: z.nope())
     assert "AttributeError" in capsys.readouterr().out
+
+
+# --- chapter 6: non-contrastive learning (06_noncontrastive, 06_collapse) ---
+
+
+def test_barlow_dead_dimension_check_wants_one_per_constant_dimension():
+    from sslcourse import losses
+
+    z = torch.randn(64, 8, generator=torch.Generator().manual_seed(0))
+    z[:, 0] = 0.0  # a dead unit
+    one_dead = float(losses.barlow_twins_terms(z, z.clone())[0])
+    all_dead = float(losses.barlow_twins_terms(torch.zeros(64, 8), torch.zeros(64, 8))[0])
+    assert exercises.check_barlow_dead_dimension(one_dead, all_dead)
+    assert not exercises.check_barlow_dead_dimension(0.0, 8.0)  # "the loss cannot see it"
+    assert not exercises.check_barlow_dead_dimension(1.0, 32.0)  # the worst case 4 per dimension
+
+
+def test_momentum_half_life_check_accepts_the_closed_form_and_the_schedule_and_rejects_the_time_constant():
+    from sslcourse.schedules import cosine_momentum
+
+    def steps_to_half(m0: float) -> int:
+        distance, n = 1.0, 0
+        while distance > 0.5:
+            distance *= cosine_momentum(n, 2000, m0)
+            n += 1
+        return n
+
+    assert exercises.check_momentum_half_life(*(math.log(2) / -math.log(m) for m in (0.996, 0.99, 0.9)))
+    assert exercises.check_momentum_half_life(*(steps_to_half(m) for m in (0.996, 0.99, 0.9)))
+    assert not exercises.check_momentum_half_life(250, 100, 10)  # 1 / (1 - m)
+    assert not exercises.check_momentum_half_life(173, 69, 0.5)
+
+
+def test_line_rank_check_right_and_wrong():
+    from sslcourse.analysis import effective_rank
+
+    gen = torch.Generator().manual_seed(0)
+    line = torch.randn(256, 1, generator=gen) * F.normalize(torch.randn(64, generator=gen), dim=0)
+    noisy = line + 0.01 * torch.randn(256, 64, generator=gen)
+    assert exercises.check_line_rank(effective_rank(line), effective_rank(noisy))
+    assert not exercises.check_line_rank(1.0, 1.0)  # "noise of 1% changes nothing"
+    assert not exercises.check_line_rank(64.0, 64.0)
+
+
+def test_collapse_terms_check_right_and_wrong():
+    assert exercises.check_collapse_terms({"invariance", "Covariance "}, {"invariance", "variance"})
+    assert not exercises.check_collapse_terms({"invariance"}, {"invariance"})
+    assert not exercises.check_collapse_terms({"invariance", "variance"}, {"invariance", "covariance"})
