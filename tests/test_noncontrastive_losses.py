@@ -278,3 +278,10 @@ def test_swav_loss_matches_the_papers_swapped_prediction():
 def test_effective_rank_tensor_agrees_with_the_float_version():
     z = rand(64, 8)
     assert float(effective_rank_tensor(z)) == pytest.approx(effective_rank(z), rel=1e-5)
+
+
+def test_barlow_twins_counts_a_constant_dimension_as_uncorrelated_even_when_its_mean_rounds():
+    # randn values are not exactly representable means: z - z.mean(0) leaves ~1e-7 residues
+    z = torch.randn(8, generator=torch.Generator().manual_seed(0)).expand(256, 8).clone()
+    on, off = losses.barlow_twins_terms(z, z)
+    assert on.item() == pytest.approx(8.0) and off.item() == 0.0

@@ -22,11 +22,23 @@ def _off_diagonal(m: Tensor) -> Tensor:
     return m.flatten()[:-1].view(n - 1, n + 1)[:, 1:].flatten()
 
 
+def _standardize(z: Tensor) -> Tensor:
+    """``z`` (N, D) with each dimension centred and divided by its (biased) std; a dimension that
+    is constant up to float rounding (std below 1e-6 of its magnitude) maps to 0, not to its
+    rounding residue divided by a near-zero std."""
+    mean = z.mean(0)
+    centred = z - mean
+    std = centred.square().mean(0).sqrt()
+    constant = std <= 1e-6 * (1 + mean.abs())
+    return torch.where(constant, 0.0, centred / torch.where(constant, 1.0, std))
+
+
 def barlow_twins_terms(z1: Tensor, z2: Tensor) -> tuple[Tensor, Tensor]:
     r"""Return Barlow Twins' two terms (Zbontar et al. 2021, eq. 1): (on-diagonal, off-diagonal).
 
     With each embedding dimension standardised over the batch (mean 0, std 1, biased as
-    batch norm does), the cross-correlation matrix is :math:`C = \tilde z_1^\top \tilde z_2 / N`
+    batch norm does; a constant dimension is 0), the cross-correlation matrix is
+    :math:`C = \tilde z_1^\top \tilde z_2 / N`
     and
 
     .. math::
@@ -37,9 +49,7 @@ def barlow_twins_terms(z1: Tensor, z2: Tensor) -> tuple[Tensor, Tensor]:
     """
     z1, z2 = _float(z1), _float(z2)
     n = z1.shape[0]
-    z1 = (z1 - z1.mean(0)) / z1.std(0, unbiased=False).clamp_min(1e-12)
-    z2 = (z2 - z2.mean(0)) / z2.std(0, unbiased=False).clamp_min(1e-12)
-    c = z1.T @ z2 / n  # (D, D)
+    c = _standardize(z1).T @ _standardize(z2) / n  # (D, D)
     return (1 - c.diagonal()).square().sum(), _off_diagonal(c).square().sum()
 
 
