@@ -265,7 +265,9 @@ def test_keep_freed_memory_reuses_large_blocks_without_page_faults():
         torch.empty(n_floats).fill_(1.0)  # allocated, touched, freed
         return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
-    # 128 MB: with glibc's defaults mmap'd and unmapped every time, 32,768 page faults each.
-    # The first fills may still grow the heap; after them the freed block is reused.
-    faults = [faults_of_filling(2**25) for _ in range(4)]
-    assert faults[-1] < 32_768 // 10, faults
+    # 128 MB: with glibc's defaults mmap'd and unmapped every time, 32,768 page faults each,
+    # every time. Kept on the heap, a freed block is reused by the next fill that finds it whole
+    # (another thread's allocation can split it, and that fill then grows the heap: a CI run
+    # measured [27045, 0, 32768, 32768]), so some fill after the first must fault almost nothing.
+    faults = [faults_of_filling(2**25) for _ in range(6)]
+    assert min(faults[1:]) < 32_768 // 10, faults
