@@ -31,6 +31,7 @@ from nbconvert.preprocessors import TagRemovePreprocessor
 from notebooks import CHAPTERS, ROOT, convert
 
 VENDOR = Path(__file__).resolve().parent / "slides_vendor"
+FENCES = ("```", "~~~", ":::")  # code, and MyST directives (colon fences)
 MAX_BULLETS = 5  # per slide: an instructor's slide, not the page
 MAX_BULLET_CHARS = 160  # a bullet is one sentence; a longer one is cut at a word
 SENTENCE_END = re.compile(r"(?<=[a-z0-9)\]$*`][.?!])\s+(?=[A-Z(\[*$`])")
@@ -66,7 +67,7 @@ def split_at_headings(markdown: str) -> list[str]:
     pieces, current, fence = [], [], None
     for line in markdown.split("\n"):
         marker = line.lstrip()[:3]
-        if marker in ("```", "~~~", ":::"):
+        if marker in FENCES:
             fence = None if fence == marker else fence or marker
         if fence is None and line.startswith("#") and current and "".join(current).strip():
             pieces.append("\n".join(current).strip("\n"))
@@ -82,7 +83,7 @@ LIST_ITEM = re.compile(r"\s*(?:[-*+]|\d+\.)\s+")
 def _continues(line: str, in_item: bool) -> bool:
     """Whether ``line`` continues the paragraph or list item above it."""
     stripped = line.strip()
-    if not stripped or stripped[:3] in ("```", "~~~", ":::") or stripped.startswith("$$") or line.startswith("#"):
+    if not stripped or stripped[:3] in FENCES or stripped.startswith("$$") or line.startswith("#"):
         return False
     if in_item:
         return not LIST_ITEM.match(line)  # the next item starts a block of its own
@@ -98,7 +99,7 @@ def markdown_blocks(markdown: str) -> list[tuple[str, str]]:
         line, stripped = lines[i], lines[i].strip()
         if not stripped:
             i += 1
-        elif stripped[:3] in ("```", "~~~", ":::"):
+        elif stripped[:3] in FENCES:
             j = i + 1
             while j < len(lines) and not lines[j].strip().startswith(stripped[:3]):
                 j += 1
@@ -118,8 +119,8 @@ def markdown_blocks(markdown: str) -> list[tuple[str, str]]:
             j = i + 1
             while j < len(lines) and _continues(lines[j], item is not None):
                 j += 1
-            text = " ".join(part.strip() for part in lines[i:j])
-            blocks.append(("item", text[item.end() - item.start():].strip()) if item else ("paragraph", text))
+            text = " ".join(part.strip() for part in [line[item.end():] if item else line, *lines[i + 1:j]])
+            blocks.append(("item" if item else "paragraph", text))
             i = j
     return blocks
 
