@@ -2,6 +2,7 @@
 
     python benchmarks/notebook_runtimes.py --profile ci --out benchmarks/results/notebook_runtimes_ci.json
     python benchmarks/notebook_runtimes.py --page book/runtimes.md   # rewrite the page's table
+    python tools/runtime_notes.py                                    # and each chapter's runtime note
 
 Each notebook runs in a fresh kernel from `chapters/` (as Jupyter Book runs it), with every
 CPU core available to PyTorch. The book's "Runtimes" page and each chapter's runtime note
