@@ -10,7 +10,10 @@ Course: :ref:`ch0-first-run` (the ConvNet on a CPU, ResNet-18 on a GPU).
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .vit import TinyViT
@@ -18,16 +21,48 @@ from .vit import TinyViT
 BACKBONES = ["convnet", "resnet18", "vit"]
 
 
+class WSConv2d(nn.Conv2d):
+    """Conv2d with weight standardization (Qiao et al. 2019): each output filter's weights are
+    used as (W - mean) / sqrt(var + eps) over its fan-in (input channels x kernel), so every
+    filter has zero mean and unit variance whatever the stored weights. With GroupNorm it
+    replaces BatchNorm where batch statistics are unwanted (BiT, Kolesnikov et al. 2020)."""
+
+    eps = 1e-8  # on the variance; small beside a 3x3 filter's (about 1e-2 at its initialisation)
+
+    def standardized_weight(self) -> Tensor:
+        """Return the weight (C_out, C_in, k, k) standardized per output filter."""
+        w = self.weight
+        mean = w.mean(dim=(1, 2, 3), keepdim=True)
+        var = w.var(dim=(1, 2, 3), keepdim=True, unbiased=False)
+        return (w - mean) / torch.sqrt(var + self.eps)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv2d(x, self.standardized_weight(), self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+NORMS = ["batch", "group"]
+
+
+def _conv_norm(c_in: int, c_out: int, norm: str) -> list[nn.Module]:
+    if norm == "batch":
+        return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out)]
+    if norm == "group":  # 8 groups where the width allows (the GroupNorm paper uses 32 on wider nets)
+        return [WSConv2d(c_in, c_out, 3, padding=1, bias=False), nn.GroupNorm(math.gcd(c_out, 8), c_out)]
+    raise ValueError(f"unknown norm {norm!r}; valid: {', '.join(NORMS)}")
+
+
 class ConvNet(nn.Module):
-    """``depth`` blocks of 3x3 conv -> BatchNorm -> ReLU, doubling the width and halving the
+    """``depth`` blocks of 3x3 conv -> norm -> ReLU, doubling the width and halving the
     resolution after each block but the first, then global average pooling.
 
     Args:
         width: channels of the first block; the last has ``width * 2**(depth-1)``.
         depth: number of blocks (4 gives feature_dim = 8 * width).
+        norm: "batch" (BatchNorm) or "group" (weight-standardized conv + GroupNorm: no batch
+            statistics, so a sample's features do not depend on the rest of its batch).
     """
 
-    def __init__(self, width: int = 32, depth: int = 4, in_channels: int = 3) -> None:
+    def __init__(self, width: int = 32, depth: int = 4, in_channels: int = 3, norm: str = "batch") -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c_in = in_channels
@@ -35,7 +70,7 @@ class ConvNet(nn.Module):
             c_out = width * 2**i
             if i > 0:
                 layers.append(nn.MaxPool2d(2))
-            layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+            layers += [*_conv_norm(c_in, c_out, norm), nn.ReLU(inplace=True)]
             c_in = c_out
         self.blocks = nn.Sequential(*layers)
         self.feature_dim = c_in
@@ -144,7 +179,7 @@ def resnet18_cifar(in_channels: int = 3) -> ResNetBackbone:
     return ResNetBackbone(net, 512, downsampling=8)  # layers 2-4 each halve the side
 
 
-def build_backbone(name: str, **kwargs: int) -> nn.Module:
+def build_backbone(name: str, **kwargs: int | str) -> nn.Module:
     """Return backbone ``name`` (one of ``BACKBONES``) built with ``kwargs``."""
     if name == "convnet":
         return ConvNet(**kwargs)

@@ -125,7 +125,8 @@ def _optimizer(specs: list[dict], name: str, lr: float, weight_decay: float) -> 
     for spec in specs:
         params = [p for p in spec["params"] if p.requires_grad]
         scale = spec.get("lr_scale", 1.0)
-        groups += [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay, "lr_scale": scale},
+        decay = spec.get("weight_decay", weight_decay)  # a group may set its own (e.g. a last layer's)
+        groups += [{"params": [p for p in params if p.ndim >= 2], "weight_decay": decay, "lr_scale": scale},
                    {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0, "lr_scale": scale}]
     groups = [g for g in groups if g["params"]]
     fused = {"fused": True} if all(p.is_cuda for g in groups for p in g["params"]) else {}

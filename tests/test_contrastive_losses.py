@@ -97,6 +97,14 @@ def test_clip_loss_matches_loop():
     s = un @ vn.T / 0.07
     naive = sum(-torch.log_softmax(s[i], 0)[i] - torch.log_softmax(s[:, i], 0)[i] for i in range(5)) / 10
     assert losses.clip_loss(u, v, 0.07).item() == pytest.approx(naive.item(), abs=1e-9)
+    # the mean of the image->text and text->image cross-entropies; symmetric in its two arguments
+    target = torch.arange(5)
+    halves = (F.cross_entropy(s, target) + F.cross_entropy(s.T, target)) / 2
+    assert losses.clip_loss(u, v, 0.07).item() == pytest.approx(halves.item(), abs=1e-9)
+    assert losses.clip_loss(v, u, 0.07).item() == pytest.approx(losses.clip_loss(u, v, 0.07).item(), abs=1e-9)
+    # identical embeddings leave every candidate equally likely: log N at tau = 1
+    same = rand(1, 3).expand(5, 3)
+    assert losses.clip_loss(same, same, 1.0).item() == pytest.approx(math.log(5), abs=1e-9)
 
 
 def test_cpc_matches_loop():

@@ -120,3 +120,61 @@ def test_multiview_loader_makes_one_float_view_per_transform():
     batch = next(iter(MultiViewLoader(DeviceLoader(d, 8), [lambda x: x, lambda x: 1 - x])))
     assert len(batch.views) == 2 and batch.views[0].dtype == torch.float32
     assert torch.allclose(batch.views[0] + batch.views[1], torch.ones_like(batch.views[0]))
+
+
+DEFAULT_FACTORS_SHA256 = "74ce2c44faa78472ba0a688cca3aaa1351d4df1ec1f37575380f835a774652a8"
+
+
+def test_default_shapes_keep_the_factors_of_earlier_versions():
+    # sha256 of the factor tensors of make_shapes(256, seed=3) before the factor-range options
+    # existed: restricting factors must not change the default dataset's random stream.
+    import hashlib
+
+    factors = make_shapes(256, 16, seed=3, captions=False).factors
+    digest = hashlib.sha256(b"".join(factors[k].numpy().tobytes() for k in sorted(factors))).hexdigest()
+    assert digest == DEFAULT_FACTORS_SHA256
+
+
+def test_factor_ranges_restrict_classes_colours_textures_and_scale():
+    from sslcourse.data.shapes import COLOR_NAMES, TEXTURE_NAMES
+
+    d = make_shapes(400, 16, seed=1, classes=["star", "circle"], colors=["red", "blue"],
+                    textures=["mottled"], scale_range=(0.3, 0.4))
+    assert d.class_names == ["star", "circle"] and set(d.labels.tolist()) == {0, 1}
+    assert (torch.tensor(SHAPE_NAMES.index("star")) == d.factors["shape"][d.labels == 0]).all()
+    assert {COLOR_NAMES[c] for c in d.factors["color"].tolist()} == {"red", "blue"}
+    assert (d.factors["bg_color"] != d.factors["color"]).all()
+    assert {TEXTURE_NAMES[t] for t in d.factors["texture"].tolist()} == {"mottled"}
+    scale = d.factors["scale"]
+    assert 0.3 <= scale.min() and scale.max() <= 0.4
+    assert (d.factors["pos_x"].abs() <= (1 - scale) * 0.9 + 1e-6).all()  # the shape stays inside the frame
+    assert all(c.split()[1] == "small" for c in d.captions)  # below the default range: the smallest size word
+
+
+@pytest.mark.parametrize(("option", "value", "valid"), [("classes", ["hexagon"], "circle, ellipse"),
+                                                         ("colors", ["teal"], "red, orange"),
+                                                         ("textures", ["dotted"], "plain, striped"),
+                                                         ("classes", [], "circle")])
+def test_factor_names_outside_the_valid_ones_are_rejected_with_the_valid_list(option, value, valid):
+    with pytest.raises(ValueError, match=valid):
+        make_shapes(8, 16, **{option: value})
+
+
+def test_a_scale_range_outside_zero_one_is_rejected():
+    with pytest.raises(ValueError, match="0 < low <= high < 1"):
+        make_shapes(8, 16, scale_range=(0.5, 1.0))
+
+
+def test_every_domain_shift_of_the_series_makes_a_dataset():
+    from sslcourse.data.shapes import DOMAIN_SHIFTS, SHIFT_SOURCE
+
+    for name, shift in DOMAIN_SHIFTS.items():
+        target = make_shapes(32, 16, seed=0, **{**SHIFT_SOURCE, **shift})
+        assert len(target) == 32, name
+
+
+def test_load_dataset_passes_factor_ranges_to_shapes_only():
+    test = load_dataset("shapes", "test", n=16, image_size=16, classes=["ring", "cross"])
+    assert test.class_names == ["ring", "cross"]
+    with pytest.raises(ValueError, match="only for the shapes dataset"):
+        load_dataset("digits", classes=["ring"])

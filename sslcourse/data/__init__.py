@@ -33,6 +33,7 @@ def load_dataset(
     root: str | Path | None = None,
     download: bool = True,
     upright: bool = False,
+    **factor_ranges: list[str] | tuple[float, float],
 ) -> ImageSet:
     """Return dataset ``name`` (one of ``DATASETS``) split ``split`` as an ImageSet.
 
@@ -46,6 +47,8 @@ def load_dataset(
         root: where CIFAR/STL live or are downloaded to (default ``default_root()``).
         download: try to download CIFAR/STL when they are not on disk.
         upright: shapes only: every shape drawn at rotation 0 (``make_shapes``).
+        factor_ranges: shapes only: ``classes``, ``colors``, ``textures``, ``scale_range`` of
+            ``make_shapes`` (a domain shift).
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
@@ -55,7 +58,9 @@ def load_dataset(
     if name == "shapes":
         default_n = 10_000 if split == "train" else 2_000
         split_seed = seed if split == "train" else seed + _SHAPES_TEST_SEED_OFFSET
-        return make_shapes(n or default_n, image_size=image_size, seed=split_seed, upright=upright)
+        return make_shapes(n or default_n, image_size=image_size, seed=split_seed, upright=upright, **factor_ranges)
+    if factor_ranges:
+        raise ValueError(f"{', '.join(factor_ranges)}: factor ranges exist only for the shapes dataset, not {name}")
     if name == "digits":
         data = load_digits(split)
     else:

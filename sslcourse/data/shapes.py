@@ -41,6 +41,17 @@ SCALE_RANGE = (0.5, 0.9)
 TEXTURE_CONTRAST = 0.3  # how much darker the texture's dark parts are than the background
 NOISE_MAX = 0.06  # largest per-image std of the Gaussian pixel noise
 
+# Domain shifts of growing size for transfer experiments: a source dataset draws half the
+# colours and half the textures (``make_shapes(**SHIFT_SOURCE)``); each shift replaces some of
+# the source's ranges (``make_shapes(**{**SHIFT_SOURCE, **DOMAIN_SHIFTS[name]})``).
+SHIFT_SOURCE = {"colors": COLOR_NAMES[:5], "textures": TEXTURE_NAMES[:2]}
+DOMAIN_SHIFTS = {
+    "none": {},
+    "new colours": {"colors": COLOR_NAMES[5:]},
+    "new textures": {"textures": TEXTURE_NAMES[2:]},
+    "new colours and textures": {"colors": COLOR_NAMES[5:], "textures": TEXTURE_NAMES[2:]},
+}
+
 
 def _sdf(shape: int, x: Tensor, y: Tensor) -> Tensor:
     """Approximate signed distance (negative inside) of shape ``shape`` at local coords."""
@@ -140,8 +151,8 @@ def _render_chunk(f: dict[str, Tensor], size: int, gen: torch.Generator) -> Tens
 
 def _caption(f: dict[str, Tensor], i: int) -> str:
     """One sentence describing image ``i`` from its factors (used by CLIP-style models)."""
-    lo, hi = SCALE_RANGE
-    size = ["small", "medium", "large"][min(int((f["scale"][i] - lo) / (hi - lo) * 3), 2)]
+    lo, hi = SCALE_RANGE  # the size words keep their meaning when a dataset narrows the range
+    size = ["small", "medium", "large"][min(max(int((f["scale"][i] - lo) / (hi - lo) * 3), 0), 2)]
     col = ["left", "", "right"][min(int((f["pos_x"][i] + 1) / 2 * 3), 2)]
     row = ["top", "", "bottom"][min(int((f["pos_y"][i] + 1) / 2 * 3), 2)]
     where = " ".join(w for w in (row, col) if w) or "center"
@@ -188,6 +199,41 @@ def factor_grid(image_size: int = 32, seed: int = 0) -> tuple[Tensor, list[str]]
     return render_shapes(factors, image_size, seed), FACTOR_GRID_COLUMNS
 
 
+def _indices(kind: str, chosen: list[str], valid: list[str]) -> Tensor:
+    """Return the indices of the names ``chosen`` in ``valid``; a clear error for any other name."""
+    unknown = [c for c in chosen if c not in valid]
+    if unknown or not chosen or len(set(chosen)) != len(chosen):
+        raise ValueError(f"{kind} must be distinct names from {', '.join(valid)}; got {chosen}")
+    return torch.tensor([valid.index(c) for c in chosen])
+
+
+def _restrict(factors: dict[str, Tensor], gen: torch.Generator, classes: list[str] | None, colors: list[str] | None,
+              textures: list[str] | None, scale_range: tuple[float, float] | None) -> None:
+    """Redraw the factors that a dataset restricts, in place, from ``gen`` (a stream of its own,
+    so that the unrestricted factors, and the default dataset, stay as they were)."""
+    n = len(factors["shape"])
+
+    def pick(allowed: Tensor) -> Tensor:
+        return allowed[torch.randint(0, len(allowed), (n,), generator=gen)]
+
+    if classes is not None:
+        factors["shape"] = pick(_indices("classes", classes, SHAPE_NAMES))
+    if textures is not None:
+        factors["texture"] = pick(_indices("textures", textures, TEXTURE_NAMES))
+    if colors is not None:
+        factors["color"] = pick(_indices("colors", colors, COLOR_NAMES))
+        shift = torch.randint(1, len(COLOR_NAMES), (n,), generator=gen)
+        factors["bg_color"] = (factors["color"] + shift) % len(COLOR_NAMES)  # never the shape's colour
+    if scale_range is not None:
+        lo, hi = scale_range
+        if not 0 < lo <= hi < 1:
+            raise ValueError(f"scale_range must satisfy 0 < low <= high < 1 (default {SCALE_RANGE}); got {scale_range}")
+        scale = lo + (hi - lo) * torch.rand(n, generator=gen)
+        # Keep each shape's relative position: the offsets are drawn as a fraction of the free room.
+        room = (1 - scale) / (1 - factors["scale"])
+        factors["pos_x"], factors["pos_y"], factors["scale"] = factors["pos_x"] * room, factors["pos_y"] * room, scale
+
+
 def make_shapes(
     n: int,
     image_size: int = 32,
@@ -195,6 +241,11 @@ def make_shapes(
     captions: bool = True,
     chunk: int = 2048,
     upright: bool = False,
+    *,
+    classes: list[str] | None = None,
+    colors: list[str] | None = None,
+    textures: list[str] | None = None,
+    scale_range: tuple[float, float] | None = None,
 ) -> ImageSet:
     """Return ``n`` procedural shape images with their class, super-class, factors and captions.
 
@@ -209,17 +260,32 @@ def make_shapes(
         chunk: images rendered per vectorised step (bounds the memory used).
         upright: draw every shape at rotation 0, a canonical orientation as photographs have
             (rotation prediction needs one); every other factor is the same as without it.
+        classes: draw only these shapes (names from ``SHAPE_NAMES``); labels then count
+            0..len(classes)-1 in this order and ``class_names`` is ``classes``
+            (``factors["shape"]`` keeps the index into ``SHAPE_NAMES``).
+        colors: shape colours to draw from (names from ``COLOR_NAMES``); the background is
+            still any other colour.
+        textures: background textures to draw from (names from ``TEXTURE_NAMES``).
+        scale_range: (low, high) of the shape's scale, within (0, 1); default ``SCALE_RANGE``.
+
+    A *domain shift* is a change of these ranges between two datasets (``SHIFT_SOURCE`` and
+    ``DOMAIN_SHIFTS``). Without them the images are exactly those of earlier versions:
+    restricted factors are redrawn from a stream of their own.
     """
     if image_size < 8:
         raise ValueError(f"image_size must be at least 8 pixels, got {image_size}")
     factors = _sample_factors(n, torch.Generator().manual_seed(seed))
+    _restrict(factors, torch.Generator().manual_seed(seed + 2), classes, colors, textures, scale_range)
     if upright:
         factors["rotation"] = torch.zeros_like(factors["rotation"])
     images = render_shapes(factors, image_size, seed=seed + 1, chunk=chunk)  # own stream for the noise
+    labels = factors["shape"].clone()
+    if classes is not None:  # relabel 0..k-1 in the order given
+        labels = torch.argmax((labels[:, None] == _indices("classes", classes, SHAPE_NAMES)).long(), dim=1)
     return ImageSet(
         images=images,
-        labels=factors["shape"].clone(),
-        class_names=list(SHAPE_NAMES),
+        labels=labels,
+        class_names=list(classes) if classes is not None else list(SHAPE_NAMES),
         coarse_labels=SUPERCLASS_OF[factors["shape"]],
         coarse_names=list(SUPERCLASS_NAMES),
         factors=factors,
