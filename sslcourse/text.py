@@ -10,8 +10,11 @@ swapped at a given rate) make weak supervision a dial.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
-from torch import Tensor
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 from .data.shapes import COLOR_NAMES, SHAPE_NAMES, TEXTURE_NAMES
 
@@ -89,3 +92,46 @@ def noisy_captions(captions: list[str], drop: float = 0.0, swap: float = 0.0, se
             words.append(word)
         out.append(" ".join(words))
     return out
+
+
+class TextEncoder(nn.Module):
+    """Token ids (B, L) -> text features (B, ``feature_dim``): word embeddings plus learned
+    positions, ``depth`` pre-norm transformer layers, then the mean over the non-padding tokens.
+
+    Small on purpose: the shapes captions have at most 13 words from a closed vocabulary.
+    A caption left empty by noise still gets a feature (its first position is kept)."""
+
+    def __init__(self, vocab_size: int, dim: int = 64, depth: int = 1, heads: int = 4, max_len: int = 16) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, dim, padding_idx=0)
+        self.position = nn.Parameter(0.02 * torch.randn(max_len, dim))
+        layer = nn.TransformerEncoderLayer(dim, heads, 4 * dim, dropout=0.0, batch_first=True, norm_first=True)
+        self.layers = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+        self.feature_dim, self.max_len = dim, max_len
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        if tokens.shape[1] > self.max_len:
+            raise ValueError(f"captions of {tokens.shape[1]} tokens exceed max_len={self.max_len}")
+        pad = tokens == 0
+        pad[:, 0] &= ~pad.all(dim=1)  # an all-padding row would leave attention nothing to attend to
+        x = self.layers(self.embedding(tokens) + self.position[: tokens.shape[1]], src_key_padding_mask=pad)
+        keep = (~pad).unsqueeze(-1).to(x.dtype)
+        return self.norm((x * keep).sum(1) / keep.sum(1))
+
+
+def zero_shot_classifier(encode_text: Callable[[Tensor], Tensor], class_prompts: list[list[str]],
+                         vocabulary: Vocabulary | None = None) -> Tensor:
+    """Return unit class embeddings (K, D) for zero-shot classification: each class's prompts
+    (e.g. ``[["a circle", "a photo of a circle"], ...]``) encoded by ``encode_text`` (token ids
+    -> embeddings), normalised, averaged and renormalised (CLIP's prompt ensembling, Radford et
+    al. 2021, sec. 3.1.4). Predict with ``zero_shot_predict``."""
+    vocabulary = vocabulary or Vocabulary()
+    with torch.no_grad():
+        classes = [F.normalize(encode_text(vocabulary.encode(prompts)), dim=1).mean(0) for prompts in class_prompts]
+    return F.normalize(torch.stack(classes), dim=1)
+
+
+def zero_shot_predict(image_embeddings: Tensor, class_embeddings: Tensor) -> Tensor:
+    """Return the class (N,) whose embedding (K, D) has the largest cosine with each image's (N, D)."""
+    return (F.normalize(image_embeddings, dim=1) @ class_embeddings.T).argmax(dim=1)

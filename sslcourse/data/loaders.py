@@ -57,7 +57,8 @@ class Batch:
 
 
 class DeviceLoader:
-    """Yield shuffled batches ``(images uint8 (B, C, H, W), labels (B,))`` from device tensors.
+    """Yield shuffled batches ``(images uint8 (B, C, H, W), labels (B,))`` from device tensors,
+    or ``(images, labels, tokens (B, L))`` when given the token ids of each image's caption.
 
     Args:
         data: the images; moved to ``device`` once.
@@ -68,6 +69,8 @@ class DeviceLoader:
         seed: seed of the shuffling generator (the order is reproducible).
         rank, world_size: under DDP each rank takes every ``world_size``-th index of the
             same permutation (what ``DistributedSampler`` does), so ranks never overlap.
+        tokens: (N, L) token ids of each image's caption (``text.Vocabulary.encode``), batched
+            with their images (image–text methods).
     """
 
     def __init__(
@@ -80,12 +83,16 @@ class DeviceLoader:
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        tokens: Tensor | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         self.device = torch.device(device)
         self.images = data.images.to(self.device)
         self.labels = data.labels.to(self.device)
+        if tokens is not None and len(tokens) != len(self.images):
+            raise ValueError(f"{len(tokens)} token rows for {len(self.images)} images: one caption per image")
+        self.tokens = None if tokens is None else tokens.to(self.device)
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.rank, self.world_size = rank, world_size
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
@@ -98,7 +105,7 @@ class DeviceLoader:
         n_local = len(self.images) // self.world_size
         return n_local // self.batch_size if self.drop_last else -(-n_local // self.batch_size)
 
-    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
         n = len(self.images)
         self._epoch_start_state = self.generator.get_state()
         order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
@@ -107,7 +114,7 @@ class DeviceLoader:
         for i in range(skip, len(self)):
             self._position = i + 1
             idx = order[i * self.batch_size : (i + 1) * self.batch_size]
-            yield self.images[idx], self.labels[idx]
+            yield (self.images[idx], self.labels[idx]) + (() if self.tokens is None else (self.tokens[idx],))
 
     def state_dict(self) -> dict:
         """Return where the loader is: the shuffling generator at the start of the current epoch
@@ -147,6 +154,6 @@ class MultiViewLoader:
         self.loader.load_state_dict(state)
 
     def __iter__(self) -> Iterator[Batch]:
-        for images, labels in self.loader:
+        for images, labels, *tokens in self.loader:
             x = images.float().div_(255)
-            yield Batch(views=[t(x) for t in self.view_transforms], labels=labels)
+            yield Batch(views=[t(x) for t in self.view_transforms], labels=labels, tokens=tokens[0] if tokens else None)

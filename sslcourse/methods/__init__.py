@@ -8,8 +8,10 @@ from collections.abc import Callable
 from torch import nn
 
 from . import (  # one line per module: chapter by chapter, each adds its own
+    bag_of_words,
     barlow_twins,
     byol,
+    clip,
     cmc,
     colorization,
     cpc,
@@ -30,9 +32,11 @@ from . import (  # one line per module: chapter by chapter, each adds its own
     video_colorization,
     wmse,
 )
+from .bag_of_words import BagOfWords
 from .barlow_twins import BarlowTwins
 from .base import CourseContext, Method, MethodSpec
 from .byol import BYOL
+from .clip import CLIP
 from .cmc import CMC
 from .cpc import CPC
 from .dino import DINO
@@ -53,12 +57,13 @@ from .wmse import WMSE
 SPECS: dict[str, MethodSpec] = {m.SPEC.name: m.SPEC for m in [
     simclr, moco, supcon, cmc, cpc,  # ch. 0 and 5
     byol, simsiam, vicreg, barlow_twins, wmse, dino, swav,  # ch. 6
-    supervised,
+    supervised, bag_of_words, clip,  # ch. 2
     rotation, relative_position, jigsaw,  # ch. 4, transformations
     inpainting, colorization, split_brain, video_colorization, mae,  # ch. 4, masked prediction
 ]}
 METHODS = list(SPECS)
-# The methods that train on image views (CPC reads 1-D sequences, video colorization frame pairs).
+# The methods that train on image views alone (CPC reads 1-D sequences, video colorization frame
+# pairs, CLIP and the bag-of-words model images with their captions).
 IMAGE_METHODS = [name for name, spec in SPECS.items() if spec.inputs == "images"]
 
 
@@ -88,7 +93,7 @@ def build_method(name: str, make_backbone: Callable[[int], nn.Module] | None = N
     return spec.build(context, **overrides)
 
 
-__all__ = ["BYOL", "CMC", "CPC", "DINO", "IMAGE_METHODS", "METHODS", "SPECS", "WMSE", "BarlowTwins",
-           "CourseContext", "Method", "MethodSpec", "MoCo", "SimCLR", "SimSiam", "SupCon", "Supervised", "SwAV",
-           "VICReg", "build_method", "method_spec", "MAE", "ContextEncoder", "Jigsaw", "RelativePosition",
-           "RotationPrediction"]
+__all__ = ["BYOL", "CLIP", "CMC", "CPC", "DINO", "IMAGE_METHODS", "METHODS", "SPECS", "WMSE", "BagOfWords",
+           "BarlowTwins", "CourseContext", "Method", "MethodSpec", "MoCo", "SimCLR", "SimSiam", "SupCon",
+           "Supervised", "SwAV", "VICReg", "build_method", "method_spec", "MAE", "ContextEncoder", "Jigsaw",
+           "RelativePosition", "RotationPrediction"]

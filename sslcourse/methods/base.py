@@ -156,7 +156,8 @@ class MethodSpec:
         in_channels: one backbone per entry, with that many input channels (CMC: (1, 2)); ()
             for a method that makes its own encoder (CPC).
         inputs: "images"; "sequences" (1-D signals: ``data.sequences``); "video" (frame pairs:
-            ``data.video``). Only image methods train through ``experiment`` and the CLI.
+            ``data.video``); "image-text" (images with their captions' tokens in ``Batch.tokens``).
+            Only image methods train through ``experiment`` and the CLI.
     """
 
     name: str
