@@ -19,6 +19,7 @@ from .distributed import prepare_for_distributed, rank_and_world_size
 from .evaluate import extract_features, knn_accuracy, linear_probe, raw_pixels
 from .methods import Method, build_method, method_spec
 from .profiles import Profile, get_profile
+from .text import Vocabulary
 from .train import default_device, fit, load_checkpoint, seed_everything
 
 
@@ -107,8 +108,13 @@ def train_and_evaluate(method_name: str = "simclr", dataset: str = "shapes", pro
     device = default_device()
     batch_size = batch_size or profile.batch_size
     rank, world_size = rank_and_world_size()  # under torchrun each rank takes 1/world of the batch
+    tokens = None
+    if method_spec(method_name).inputs == "image-text":  # each image's caption, as token ids
+        if train.captions is None:
+            raise ValueError(f"{method_name} trains on captions; the {dataset} dataset has none")
+        tokens = Vocabulary().encode(train.captions)
     loader = MultiViewLoader(DeviceLoader(train, batch_size // world_size, device=device, seed=seed, rank=rank,
-                                          world_size=world_size),
+                                          world_size=world_size, tokens=tokens),
                              views_for(method_name, dataset, train.image_size))
     method = method or build_for_profile(method_name, profile, train.num_classes, image_size=train.image_size)
     method = prepare_for_distributed(method.to(device))

@@ -135,3 +135,19 @@ def zero_shot_classifier(encode_text: Callable[[Tensor], Tensor], class_prompts:
 def zero_shot_predict(image_embeddings: Tensor, class_embeddings: Tensor) -> Tensor:
     """Return the class (N,) whose embedding (K, D) has the largest cosine with each image's (N, D)."""
     return (F.normalize(image_embeddings, dim=1) @ class_embeddings.T).argmax(dim=1)
+
+
+def zero_shot_accuracy(method: nn.Module, images: Tensor, labels: Tensor, class_prompts: list[list[str]],
+                       batch_size: int = 512) -> float:
+    """Return the accuracy of classifying uint8 ``images`` (N, C, H, W) by the class whose
+    prompts an image–text ``method`` (``embed`` for images, ``embed_text`` for token ids) finds
+    most similar; ``class_prompts[k]`` are class k's prompts. No label is used for training."""
+    was_training = method.training
+    method.eval()
+    device = next(method.parameters()).device
+    with torch.no_grad():
+        classes = zero_shot_classifier(lambda t: method.embed_text(t.to(device)), class_prompts)
+        predictions = torch.cat([zero_shot_predict(method.embed(images[i : i + batch_size].to(device).float() / 255),
+                                                   classes).cpu() for i in range(0, len(images), batch_size)])
+    method.train(was_training)
+    return (predictions == labels.cpu()).float().mean().item()

@@ -92,3 +92,17 @@ def test_image_text_methods_without_captions_say_what_they_need(cls):
     method = cls(ConvNet(width=4, depth=2))
     with pytest.raises(ValueError, match="tokens"):
         method.training_step(Batch(views=[torch.rand(4, 3, 16, 16)], labels=torch.zeros(4, dtype=torch.long)))
+
+
+def test_clip_trains_through_train_and_evaluate_and_classifies_zero_shot_from_class_names():
+    from sslcourse.data.shapes import SHAPE_NAMES
+    from sslcourse.experiment import train_and_evaluate
+    from sslcourse.profiles import get_profile
+    from sslcourse.text import zero_shot_accuracy
+
+    train, test = make_shapes(256, 16, seed=0), make_shapes(128, 16, seed=1)
+    run = train_and_evaluate("clip", profile=get_profile("ci"), data=(train, test), steps=3, batch_size=32,
+                             progress=False)
+    assert run.history[-1]["step"] == 3 and "temperature" in run.history[-1]
+    accuracy = zero_shot_accuracy(run.method, test.images, test.labels, [[f"a {s}"] for s in SHAPE_NAMES])
+    assert 0.0 <= accuracy <= 1.0
