@@ -27,12 +27,17 @@ RESULTS = ROOT / "benchmarks" / "results"
 TABLE_START, TABLE_END = "<!-- runtimes table: start -->", "<!-- runtimes table: end -->"
 
 
-def time_notebook(path: Path, timeout: int) -> float:
-    """Execute ``path`` in a fresh kernel and return the seconds it took."""
+def time_notebook(path: Path, timeout: int, executed_dir: Path | None = None) -> float:
+    """Execute ``path`` in a fresh kernel and return the seconds it took; with ``executed_dir``,
+    also write the executed notebook there (for reading what the timed run printed)."""
     notebook = nbformat.read(path, as_version=4)
     start = time.perf_counter()
     NotebookClient(notebook, timeout=timeout, resources={"metadata": {"path": str(path.parent)}}).execute()
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    if executed_dir is not None:
+        executed_dir.mkdir(parents=True, exist_ok=True)
+        nbformat.write(notebook, executed_dir / path.name)
+    return seconds
 
 
 def runtime_table() -> str:
@@ -65,6 +70,7 @@ def main() -> None:
     parser.add_argument("--add", action="store_true",
                         help="keep the times already in --out (same profile) and add or replace these notebooks'")
     parser.add_argument("--page", type=Path, help="only rewrite this page's table from the committed records")
+    parser.add_argument("--executed", type=Path, help="also write each executed notebook to this folder")
     args = parser.parse_args()
     if args.page:
         return update_page(args.page)
@@ -82,7 +88,7 @@ def main() -> None:
         seconds = earlier["seconds"]
         extra["earlier_commands"] = earlier.get("earlier_commands", []) + [earlier["command"]]
     for path in paths:  # the record is rewritten after each notebook: a long run keeps what it measured
-        seconds[path.stem] = round(time_notebook(path, args.timeout), 1)
+        seconds[path.stem] = round(time_notebook(path, args.timeout, args.executed), 1)
         write_record(args.out, {"profile": args.profile, "seconds": seconds,
                                 "total_minutes": round(sum(seconds.values()) / 60, 1), **extra})
 
