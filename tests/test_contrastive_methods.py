@@ -77,6 +77,34 @@ def test_cmc_splits_luma_and_chroma_and_encodes_with_both():
     # CMC's learning test (loss falls, z keeps its spread) is in test_learning.py
 
 
+def test_cmc_course_views_are_two_independent_crops_without_colour_changes():
+    torch.manual_seed(0)
+    recipes = views_for("cmc", "shapes", 12)
+    # two crops, colour left to CMC's own per-group jitter (a grey view would have no chrominance)
+    assert len(recipes) == 2 and all(r.jitter_p == 0 and r.gray_p == 0 for r in recipes)
+    x = make_shapes(16, 12, captions=False).images.float() / 255
+    first, second = (r(x) for r in recipes)
+    assert not torch.allclose(first, second)  # independent crops, not one crop seen twice
+
+
+def test_cmc_contrasts_the_luminance_of_the_first_view_with_the_chrominance_of_the_second():
+    from sslcourse.losses import clip_loss
+    from sslcourse.methods import CMC
+    from sslcourse.methods.cmc import luma_chroma
+
+    torch.manual_seed(0)
+    cmc = CMC(ConvNet(width=4, depth=2, in_channels=1), ConvNet(width=4, depth=2, in_channels=2), hidden_dim=16,
+              projection_dim=8).eval()  # no colour jitter, fixed BatchNorm: the step is deterministic
+    first, second = torch.rand(6, 3, 8, 8), torch.rand(6, 3, 8, 8)
+    with torch.no_grad():
+        loss = cmc.training_step(Batch(views=[first, second], labels=torch.zeros(6)))["loss"]
+        z_luma = cmc.projection_head.luma(cmc.backbone.luma(luma_chroma(first)[0]))
+        z_chroma = cmc.projection_head.chroma(cmc.backbone.chroma(luma_chroma(second)[1]))
+        one_crop = cmc.training_step(Batch(views=[first, first], labels=torch.zeros(6)))["loss"]
+    assert torch.allclose(loss, clip_loss(z_luma, z_chroma, cmc.temperature))
+    assert not torch.allclose(loss, one_crop)  # the second view's chrominance is what it contrasts
+
+
 @pytest.mark.parametrize("name", IMAGE_METHODS)
 def test_every_registered_method_builds_and_steps_on_its_views(name):
     data = make_shapes(16, 12, captions=False)

@@ -1,10 +1,11 @@
 """Contrastive Multiview Coding (Tian, Krishnan & Isola 2019) with two "sensory" views of
 one image: its luminance (Y) and its chrominance (Cb, Cr), each seen by its own encoder.
 
-Course: :ref:`ch5-positives`, :ref:`ch5-methods`. The positive pair is the two channels groups of
-the same (augmented) image; the other images of the batch are the negatives, in both
-directions (Y -> CbCr and CbCr -> Y), which is CLIP's symmetric loss. The representation used
-for evaluation concatenates both encoders' features, as in the paper.
+Course: :ref:`ch5-positives`, :ref:`ch5-methods`. The positive pair is the luminance of one
+crop of an image and the chrominance of another crop of the same image (the course's two
+views, ``_views``); the other images of the batch are the negatives, in both directions
+(Y -> CbCr and CbCr -> Y), which is CLIP's symmetric loss. The representation used for
+evaluation concatenates both encoders' features, as in the paper.
 """
 
 from __future__ import annotations
@@ -60,11 +61,15 @@ class LumaChromaHeads(nn.Module):
 
 class CMC(Method):
     """CMC between luminance and chrominance encoders: the luminance of ``batch.views[0]``
-    against the chrominance of ``batch.views[-1]``. With one view this is the paper's pure
-    cross-channel task; with two augmented views (the course's default) the two channel
-    groups also come from different crops, so what they share is the object, not its
-    position in the frame (which a single view lets the encoders match on). Give it views
-    without random greyscale (a grey image has no chrominance to contrast).
+    against the chrominance of ``batch.views[-1]``.
+
+    The course trains it on two views, two independent crops (with flips) of each image
+    (``_views``): the two channel groups then come from different crops, so what they share is
+    the object, not its position and size in the frame, which one crop would let the encoders
+    match on. Given one view, both groups come from the same crop: the pure cross-channel task.
+    ``color_jitter`` (the course's setting) changes the colour of each group's input
+    independently, so that they do not share the object's colour either. Give it views without
+    random greyscale (a grey image has no chrominance to contrast).
 
     Args:
         luma_backbone: encoder of 1-channel images; chroma_backbone: encoder of 2-channel images.
@@ -91,8 +96,9 @@ class CMC(Method):
 
 
 def _course_settings(context: CourseContext) -> dict:
-    # A separate colour jitter for the luminance and the chrominance input: they then share the
-    # object's outline but not its colour (ch. 5). Temperature 0.1 instead of the paper's 0.07.
+    # A separate colour jitter for the luminance and the chrominance input: with the two crops
+    # of ``_views`` they then share the object's shape, but neither its colour nor its place
+    # (ch. 5). Temperature 0.1 instead of the paper's 0.07.
     jitter = partial(augment.color_jitter, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.5, p=1.0)
     settings = {"temperature": 0.1, "color_jitter": jitter}
     if context.head_width is not None:
@@ -101,8 +107,11 @@ def _course_settings(context: CourseContext) -> dict:
 
 
 def _views(dataset: str, size: int) -> list[augment.ViewRecipe]:
-    # One view, cropped and flipped, without colour changes: CMC jitters each channel group itself.
-    return [dataclasses.replace(ssl_views(dataset, size)[0], jitter_p=0.0, gray_p=0.0)]
+    # Two independent crops (and flips) without colour changes: the luminance of the first is
+    # contrasted with the chrominance of the second, so the pair does not share the object's
+    # place in the frame; CMC jitters each channel group's colour itself (``color_jitter``).
+    recipe = dataclasses.replace(ssl_views(dataset, size)[0], jitter_p=0.0, gray_p=0.0)
+    return [recipe, recipe]
 
 
 SPEC = MethodSpec(name="cmc", method=CMC, settings=_course_settings, views=_views, in_channels=(1, 2))
