@@ -166,8 +166,8 @@ def train_linear_siamese(predictor: bool = True, stop_gradient: bool = True, mom
     Args:
         predictor: train a predictor :math:`\Theta_q` (False: the identity, the collapsing ablation).
         stop_gradient: detach the target (False: only with ``momentum=0``, gradients through both views).
-        init_scale: multiplies the initial network (singular values about 0 to 2 at 1). Collapse stays a
-            stable fixed point of the intact model: a small enough start falls into it.
+        init_scale: multiplies the initial network (singular values about 0.1 to 2 at 1). Collapse stays a
+            fixed point of the intact model; ch. 6b shows that a start at 0.05 still leaves it.
     """
     if not stop_gradient and momentum != 0.0:
         raise ValueError(f"stop_gradient=False needs momentum=0 (the target is then the network itself); "
