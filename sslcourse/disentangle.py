@@ -1,8 +1,8 @@
 """Disentanglement metrics: does each dimension of a representation capture one factor?
 
 All take ``latents`` (n, d) and ``factors`` (n, K), the known generating factors of the same
-n inputs (the shapes dataset provides them). Course: :ref:`ch1-disentanglement`. Chapter 3
-(planned) will use ``beta_vae_score`` for its beta-VAEs.
+n inputs (the shapes dataset provides them). Course: :ref:`ch1-disentanglement` (all three,
+side by side); chapter 3 (planned) will use them for its beta-VAEs.
 
 - ``mig``: mutual information gap (Chen et al. 2018, "Isolating sources of disentanglement").
 - ``dci``: disentanglement, completeness, informativeness (Eastwood & Williams 2018).
