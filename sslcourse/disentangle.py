@@ -1,8 +1,8 @@
 """Disentanglement metrics: does each dimension of a representation capture one factor?
 
 All take ``latents`` (n, d) and ``factors`` (n, K), the known generating factors of the same
-n inputs (the shapes dataset provides them). Course: :ref:`ch1-disentanglement`. Chapter 3
-(planned) will use ``beta_vae_score`` for its beta-VAEs.
+n inputs (the shapes dataset provides them). Course: :ref:`ch1-disentanglement` (all three,
+side by side); chapter 3 (planned) will use them for its beta-VAEs.
 
 - ``mig``: mutual information gap (Chen et al. 2018, "Isolating sources of disentanglement").
 - ``dci``: disentanglement, completeness, informativeness (Eastwood & Williams 2018).
@@ -113,6 +113,9 @@ def beta_vae_score(encode: Callable[[Tensor], Tensor], sample_factors: Callable[
     then predicts k from that average; the score is its held-out accuracy. If a latent
     captures factor k alone, its coordinate of |z1 - z2| is near 0 exactly when k was fixed.
 
+    ``encode`` is called once, on all ``2 * n_votes * pairs_per_vote`` factor vectors (the first
+    images of every pair, then the second ones).
+
     Args:
         encode: maps factor vectors (m, K) to representations (m, d) (e.g. render, then encode).
         sample_factors: draws m random factor vectors (m, K) from a generator.
@@ -120,15 +123,20 @@ def beta_vae_score(encode: Callable[[Tensor], Tensor], sample_factors: Callable[
     from sklearn.linear_model import LogisticRegression
 
     gen = torch.Generator().manual_seed(seed)
-    features, targets = [], []
+    firsts, seconds, targets = [], [], []
     for _ in range(n_votes):
         a, b = sample_factors(pairs_per_vote, gen), sample_factors(pairs_per_vote, gen)
         k = int(torch.randint(a.shape[1], (1,), generator=gen))
         b[:, k] = a[:, k]
-        diff = (encode(a).double() - encode(b).double()).abs().mean(0)
-        features.append(diff.cpu().numpy())
+        firsts.append(a)
+        seconds.append(b)
         targets.append(k)
-    x, y = np.stack(features), np.array(targets)
+    # One call of encode for every pair of every vote: rendering images and running a network
+    # on one large batch is far faster than n_votes small calls.
+    z = encode(torch.cat(firsts + seconds)).double()  # (2 * n_votes * pairs_per_vote, d)
+    z1, z2 = z[: len(z) // 2], z[len(z) // 2 :]
+    features = (z1 - z2).abs().reshape(n_votes, pairs_per_vote, -1).mean(1).cpu().numpy()  # (n_votes, d)
+    x, y = features, np.array(targets)
     x = (x - x.mean(0)) / (x.std(0) + 1e-9)
     half = n_votes // 2
     clf = LogisticRegression(max_iter=2000).fit(x[:half], y[:half])

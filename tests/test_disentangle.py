@@ -37,3 +37,34 @@ def test_beta_vae_score_separates_identity_from_rotation():
     # A rotation spreads every factor over every latent; the score drops but stays above
     # chance (0.25), the known weakness of this metric (Kim & Mnih 2018).
     assert disentangle.beta_vae_score(lambda f: f @ rotation(), sample, n_votes=200) < 0.9
+
+
+def test_beta_vae_score_encodes_once_and_matches_a_vote_by_vote_loop():
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    def sample(m: int, gen: torch.Generator) -> torch.Tensor:
+        return torch.rand(m, 4, generator=gen, dtype=torch.float64)
+
+    mix = rotation()
+    calls = []
+
+    def encode(f: torch.Tensor) -> torch.Tensor:
+        calls.append(len(f))
+        return torch.tanh(f @ mix)  # a non-linear, entangled code: the score is neither 1 nor chance
+
+    score = disentangle.beta_vae_score(encode, sample, n_votes=60, pairs_per_vote=8, seed=3)
+    assert calls == [2 * 60 * 8]
+    # Reference: the same draws, one vote at a time, each pair encoded on its own.
+    gen = torch.Generator().manual_seed(3)
+    feats, targets = [], []
+    for _ in range(60):
+        a, b = sample(8, gen), sample(8, gen)
+        k = int(torch.randint(4, (1,), generator=gen))
+        b[:, k] = a[:, k]
+        feats.append((torch.tanh(a @ mix) - torch.tanh(b @ mix)).abs().mean(0).numpy())
+        targets.append(k)
+    x, y = np.stack(feats), np.array(targets)
+    x = (x - x.mean(0)) / (x.std(0) + 1e-9)
+    want = LogisticRegression(max_iter=2000).fit(x[:30], y[:30]).score(x[30:], y[30:])
+    assert score == want

@@ -5,7 +5,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from sslcourse import exercises
+from sslcourse import disentangle, exercises
 
 
 def test_nt_xent_uniform_right_and_wrong(capsys):
@@ -44,9 +44,15 @@ def test_uses_training_labels_right_and_wrong():
     assert not exercises.check_uses_training_labels({"linear probe", "k-means"})
 
 
-def test_mig_permutation_right_and_wrong():
-    assert exercises.check_mig_permutation(1.0)
-    assert not exercises.check_mig_permutation(0.2)
+def test_mig_permutation_accepts_the_true_factors_mig_and_rejects_about_one():
+    gen = torch.Generator().manual_seed(0)
+    factors = torch.rand(500, 3, generator=gen, dtype=torch.float64)
+    factors[:, 0] = torch.randint(0, 4, (500,), generator=gen).double()  # a discrete factor, like the shape
+    permuted = factors[:, [2, 0, 1]] * torch.tensor([0.5, 3.0, 7.0], dtype=torch.float64)
+    assert exercises.check_mig_permutation(disentangle.mig(permuted, factors), factors)
+    assert not exercises.check_mig_permutation(1.0, factors)  # "about 1": the finite-sample MIG is lower
+    rotated = factors @ torch.linalg.qr(torch.randn(3, 3, generator=gen, dtype=torch.float64)).Q
+    assert not exercises.check_mig_permutation(disentangle.mig(rotated, factors), factors)
 
 
 def test_linear_cka_check_right_and_wrong():
