@@ -137,13 +137,13 @@ def predicted_singular_values(variances: tuple[float, ...] = VARIANCES, noise_st
                               weight_decay: float = WEIGHT_DECAY) -> list[float]:
     r"""Return the network's singular value at the stable non-zero fixed point, one per data direction (0: collapsed).
 
-    Along an eigen-direction of :math:`\Sigma` with variance :math:`\kappa`, a network gain :math:`\omega` and a
+    Along an eigen-direction of :math:`\Sigma` with variance :math:`\kappa`, a network gain :math:`\psi` and a
     predictor gain :math:`\varphi` (aligned, SimSiam's target :math:`\Xi = \Theta`) follow
-    :math:`\dot\omega = \omega\,(\kappa \varphi - (\kappa + \beta^2) \varphi^2 - \gamma)` and
-    :math:`\dot\varphi = \omega^2 (\kappa - (\kappa + \beta^2) \varphi) - \gamma \varphi`. Both vanish at
-    :math:`\omega = \varphi = \bigl(\kappa + \sqrt{\kappa^2 - 4 \gamma (\kappa + \beta^2)}\bigr)
+    :math:`\dot\psi = \psi\,(\kappa \varphi - (\kappa + \beta^2) \varphi^2 - \gamma)` and
+    :math:`\dot\varphi = \psi^2 (\kappa - (\kappa + \beta^2) \varphi) - \gamma \varphi`. Both vanish at
+    :math:`\psi = \varphi = \bigl(\kappa + \sqrt{\kappa^2 - 4 \gamma (\kappa + \beta^2)}\bigr)
     / (2 (\kappa + \beta^2))`, which exists when :math:`\kappa^2 > 4 \gamma (\kappa + \beta^2)`; otherwise
-    only :math:`\omega = 0` is left."""
+    only :math:`\psi = 0` is left."""
     beta2, out = noise_std ** 2, []
     for s in variances:
         discriminant = s * s - 4 * weight_decay * (s + beta2)
