@@ -82,8 +82,10 @@ def check_mig_permutation(value: float, factors: torch.Tensor) -> bool:
     columns permuted and each rescaled by a positive constant. That MIG equals the MIG of the
     unpermuted factors to rounding: the equal-width bins scale with a column, so every discretised
     column, and with it every mutual information estimate, is unchanged, and MIG does not ask which
-    column holds a factor. It is below 1, because on a finite sample the plug-in estimate of the
-    mutual information between two independent factors is positive."""
+    column holds a factor. It is below 1 mainly because the shapes' factors are not independent
+    (position's range shrinks with scale; a background never has the shape's colour), and a
+    little because a finite sample's plug-in mutual information is positive even between
+    independent factors."""
     from .disentangle import mig
 
     expected = mig(factors, factors)
