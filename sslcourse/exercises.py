@@ -254,7 +254,7 @@ def check_vicreg_covariance(fn: Callable[[torch.Tensor], torch.Tensor]) -> bool:
 
 def check_sinkhorn(fn: Callable[[torch.Tensor, float, int], torch.Tensor]) -> bool:
     """Ch. 6 exercise: a learner's Sinkhorn-Knopp ``fn(scores, epsilon, iterations) -> Q`` (B, K):
-    rows sum to 1, columns to B / K, and Q agrees with the library."""
+    rows sum to 1, columns to N / K, and Q agrees with the library."""
     gen = torch.Generator().manual_seed(5)
     scores = torch.nn.functional.normalize(torch.randn(48, 8, generator=gen), dim=1) @ \
         torch.nn.functional.normalize(torch.randn(8, 6, generator=gen), dim=0)
@@ -270,7 +270,7 @@ def check_sinkhorn(fn: Callable[[torch.Tensor, float, int], torch.Tensor]) -> bo
     close = torch.allclose(q, losses.sinkhorn_knopp(scores, 0.05, 200).double(), atol=1e-3)
     return _verdict(
         ok_rows and ok_cols and close,
-        "Every sample spreads one unit of mass and every prototype receives B / K: the equipartition that "
+        "Every sample spreads one unit of mass and every prototype receives N / K: the equipartition that "
         "keeps SwAV from putting all samples in one cluster.",
         f"Row sums range {rows.min():.3f}-{rows.max():.3f} (want 1), column sums {cols.min():.2f}-{cols.max():.2f} "
         f"(want {48 / 6:.2f}). Start from exp(scores / epsilon) and alternate: divide each column by its sum "
@@ -344,7 +344,7 @@ def check_line_rank(line: float, noisy_line: float) -> bool:
     return _verdict(
         ok_line and ok_noisy,
         "One non-zero singular value gives exactly 1; but 63 small singular values of the noise, each about 1% "
-        "of the line's, together hold about 40% of the sum and lift the effective rank to about 9. Read it "
+        "of the line's, together hold about 40% of the sum and lift the effective rank to about 10. Read it "
         "against an intact run, as the page does, not against 1.",
         ("A batch on one line has one non-zero singular value: what is exp of the entropy of p = (1, 0, ...)? "
          if not ok_line else "")
