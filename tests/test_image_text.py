@@ -106,3 +106,18 @@ def test_clip_trains_through_train_and_evaluate_and_classifies_zero_shot_from_cl
     assert run.history[-1]["step"] == 3 and "temperature" in run.history[-1]
     accuracy = zero_shot_accuracy(run.method, test.images, test.labels, [[f"a {s}"] for s in SHAPE_NAMES])
     assert 0.0 <= accuracy <= 1.0
+
+
+def test_the_bag_of_words_model_classifies_zero_shot_by_the_logits_of_the_prompt_words():
+    from sslcourse.data.shapes import SHAPE_NAMES
+    from sslcourse.text import zero_shot_accuracy
+
+    vocab = Vocabulary()
+    method = BagOfWords(ConvNet(width=4, depth=2)).eval()
+    with torch.no_grad():  # a classifier that predicts only the word "star", whatever the image
+        method.projection_head.weight.zero_()
+        method.projection_head.bias.fill_(-5.0)
+        method.projection_head.bias[vocab.index["star"]] = 5.0
+    images = make_shapes(32, 16, seed=2, classes=["star"]).images
+    star = SHAPE_NAMES.index("star")
+    assert zero_shot_accuracy(method, images, torch.full((32,), star), [[f"a {s}"] for s in SHAPE_NAMES]) == 1.0

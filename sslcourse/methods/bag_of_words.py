@@ -3,8 +3,8 @@ data"; Joulin et al. 2016): the simplest image–text supervision, and CLIP's ba
 efficiency comparison (Radford et al. 2021, fig. 2).
 
 The model predicts which vocabulary words an image's caption contains (multi-label logistic
-regression on ``batch.tokens``). Its classifier rows act as word embeddings, so it classifies
-zero-shot too, by the words of a class prompt (``text.zero_shot_classifier``).
+regression on ``batch.tokens``). It classifies zero-shot too, by how strongly an image predicts
+the words of each class prompt (``text.zero_shot_classifier``).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ class BagOfWords(Method):
     """Predict the set of words of each image's caption: one logistic output per vocabulary
     word (padding excluded), binary cross-entropy against the caption's words.
 
-    Its ``projection_head`` is the linear word classifier; ``embed_text`` turns a prompt's
-    tokens into the mean of its words' classifier rows, so ``text.zero_shot_classifier`` works
-    for it as for CLIP (a class scores by how strongly the image predicts the prompt's words).
+    Its ``projection_head`` is the linear word classifier, so ``embed`` gives word logits;
+    ``embed_text`` gives a prompt's words over the same vocabulary, so ``text.zero_shot_classifier``
+    works for it as for CLIP (a class scores by how strongly the image predicts the prompt's words).
     """
 
     def __init__(self, backbone: nn.Module, vocab_size: int | None = None) -> None:
@@ -40,8 +40,10 @@ class BagOfWords(Method):
         return targets
 
     def embed_text(self, tokens: Tensor) -> Tensor:
-        words = self.word_targets(tokens)
-        return words @ self.projection_head.weight / words.sum(1, keepdim=True).clamp_min(1)
+        """Return (B, vocab_size): each caption's words, as 0/1 over the vocabulary. Its dot product
+        with the image's word logits (``embed``) sums the logits of the caption's words, so the
+        class whose prompt words the image predicts most strongly wins a zero-shot vote."""
+        return self.word_targets(tokens)
 
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
         logits = self.embed(batch.views[0])
