@@ -142,12 +142,13 @@ def zero_shot_accuracy(method: nn.Module, images: Tensor, labels: Tensor, class_
     """Return the accuracy of classifying uint8 ``images`` (N, C, H, W) by the class whose
     prompts an image–text ``method`` (``embed`` for images, ``embed_text`` for token ids) finds
     most similar; ``class_prompts[k]`` are class k's prompts. No label is used for training."""
+    from .evaluate import extract_features  # batches, device, eval mode (a method's embed, not encode)
+
+    device = next(method.parameters()).device
     was_training = method.training
     method.eval()
-    device = next(method.parameters()).device
     with torch.no_grad():
-        classes = zero_shot_classifier(lambda t: method.embed_text(t.to(device)), class_prompts)
-        predictions = torch.cat([zero_shot_predict(method.embed(images[i : i + batch_size].to(device).float() / 255),
-                                                   classes).cpu() for i in range(0, len(images), batch_size)])
+        classes = zero_shot_classifier(lambda t: method.embed_text(t.to(device)), class_prompts).cpu()
+    image_embeddings = extract_features(method.embed, images, batch_size, device)
     method.train(was_training)
-    return (predictions == labels.cpu()).float().mean().item()
+    return (zero_shot_predict(image_embeddings, classes) == labels.cpu()).float().mean().item()
