@@ -73,3 +73,30 @@ def layer_features(net: torch.nn.Module, images: Tensor, layers: list[torch.nn.M
             h.remove()
         net.train(was_training)
     return [torch.cat(o) for o in outputs]
+
+
+@torch.no_grad()
+def class_separation(features: Tensor, labels: Tensor) -> float:
+    r"""Return the class separation :math:`R^2` of ``features`` (N, D) with ``labels`` (N,)
+    (Kornblith et al. 2021, "Why do better loss functions lead to less transferable features?",
+    sec. 5): one minus the ratio of the average within-class cosine distance to the average
+    cosine distance over all pairs, each class weighted equally,
+
+    .. math:: R^2 = 1 - \bar d_\text{within} / \bar d_\text{total}, \qquad
+       \bar d_\text{within} = \frac{1}{K}\sum_k \operatorname*{mean}_{m, n \in k} (1 - \cos(x_m, x_n)), \qquad
+       \bar d_\text{total} = \frac{1}{K^2}\sum_{j, k} \operatorname*{mean}_{m \in j, n \in k} (1 - \cos(x_m, x_n)).
+
+    The mean cosine over the pairs of two sets is the dot product of their mean unit vectors
+    :math:`\mu_j = \operatorname{mean}_{m \in j} x_m / \lVert x_m \rVert`, so
+    :math:`\bar d_\text{within} = 1 - \frac{1}{K}\sum_k \lVert\mu_k\rVert^2` and
+    :math:`\bar d_\text{total} = 1 - \lVert \frac{1}{K}\sum_k \mu_k \rVert^2` (pairs of an image
+    with itself included, as in the paper's sums). 0: classes no more compact than the data;
+    1: each class on one direction. Course: :ref:`ch2-tradeoffs`."""
+    if features.ndim != 2 or labels.shape != features.shape[:1]:
+        raise ValueError(f"features must be (N, D) and labels (N,); got {tuple(features.shape)} and "
+                         f"{tuple(labels.shape)}")
+    unit = F.normalize(features.double(), dim=1)
+    means = torch.stack([unit[labels == k].mean(0) for k in labels.unique()])
+    within = 1 - means.pow(2).sum(1).mean()
+    total = 1 - means.mean(0).pow(2).sum()
+    return float(1 - within / total)

@@ -2,7 +2,8 @@
 
 Each ``check_*`` function takes the learner's answer, prints a verdict and returns it as a
 bool so notebooks (and tests) can use it. Course: :ref:`ch0-exercises`, :ref:`ch1-exercises`,
-:ref:`ch1b-exercises`, :ref:`ch5-exercises`, :ref:`ch6-exercises`, :ref:`ch6b-exercises`.
+:ref:`ch1b-exercises`, :ref:`ch2-exercises`, :ref:`ch2-image-text-exercises`, :ref:`ch5-exercises`,
+:ref:`ch6-exercises`, :ref:`ch6b-exercises`.
 """
 
 from __future__ import annotations
@@ -532,3 +533,82 @@ def check_regression_colour(a: float, b: float) -> bool:
         "colour that is neither.",
         f"You gave ({a:.1f}, {b:.1f}). Convert both colours with color.rgb_to_lab and ask which single value "
         "minimises the average squared distance to the two ab targets.")
+
+
+# --- chapter 2: supervised and image-text pre-training (02_transfer, 02_image_text) ---
+
+
+def check_label_smoothing(target: torch.Tensor, gap: float) -> bool:
+    """Ch. 2a exercise: the smoothed target of class 2 with K = 4, s = 0.2, and the logit gap
+    (true class minus any other) at which the smoothed cross-entropy is smallest
+    (Course: :ref:`ch2-exercises`)."""
+    want = torch.tensor([0.05, 0.05, 0.85, 0.05])
+    target = torch.as_tensor(target, dtype=torch.float32).flatten()
+    target_ok = target.shape == want.shape and torch.allclose(target, want, atol=1e-4)
+    gap_ok = abs(float(gap) - math.log(17)) < 1e-3
+    problems = ([] if target_ok else ["the target puts 1 - s on the label and s/K on every class, the label included"])
+    problems += [] if gap_ok else ["at the optimum the softmax equals q: the logits differ by log(q_y / q_other)"]
+    return _verdict(target_ok and gap_ok,
+                    f"q = (0.05, 0.05, 0.85, 0.05) and the best gap is log 17 = {math.log(17):.3f}: finite, unlike "
+                    "plain cross-entropy, whose loss falls for ever as the gap grows.",
+                    "; ".join(problems) + ".")
+
+
+def check_weight_standardization(fn: Callable[[torch.Tensor], torch.Tensor]) -> bool:
+    """Ch. 2a exercise: a learner's weight standardization of (C_out, C_in, k, k) filters, against
+    ``backbones.WSConv2d`` (Course: :ref:`ch2-exercises`)."""
+    from .backbones import WSConv2d
+
+    conv = WSConv2d(3, 8, 3)
+    with torch.no_grad():
+        conv.weight.mul_(torch.linspace(0.1, 3.0, 8).view(8, 1, 1, 1)).add_(torch.linspace(-1, 1, 8).view(8, 1, 1, 1))
+        want = conv.standardized_weight()
+        try:
+            got = torch.as_tensor(fn(conv.weight.detach().clone()))
+        except Exception as error:  # noqa: BLE001 - report any failure of the learner's code
+            return _verdict(False, "", f"your function raised {type(error).__name__}: {error}")
+    if got.shape != want.shape:
+        return _verdict(False, "", f"the output has shape {tuple(got.shape)}; it must keep the weight's "
+                        f"{tuple(want.shape)}")
+    ok = torch.allclose(got, want, atol=1e-4)
+    return _verdict(ok, "Every filter has mean 0 and variance 1 over its C_in x k x k entries, whatever the "
+                    "stored weights.",
+                    f"largest difference from WSConv2d: {float((got - want).abs().max()):.3g}. Take the mean and the "
+                    "biased variance over dimensions (1, 2, 3), one pair per output filter.")
+
+
+def check_class_separation(fn: Callable[[torch.Tensor, torch.Tensor], float]) -> bool:
+    """Ch. 2a exercise: a learner's class separation R^2 (Kornblith et al. 2021), against
+    ``analysis.class_separation`` on random features with unequal classes (Course: :ref:`ch2-exercises`)."""
+    from .analysis import class_separation
+
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.cat([torch.full((n,), k) for k, n in enumerate([5, 9, 14])])
+    features = torch.randn(len(labels), 6, generator=gen) + 2 * torch.randn(3, 6, generator=gen)[labels]
+    want = class_separation(features, labels)
+    return _compare_with_reference(fn, (features, labels), want, 1e-6,
+                                   "Average the cosine distances within each class, then over all K x K pairs of "
+                                   "classes (each class weighted equally, not each pair of images), and return "
+                                   "1 - within / total.")
+
+
+def check_zero_shot_by_hand(pred_a: int, pred_b: int, pred_d: int) -> bool:
+    """Ch. 2b exercise: zero-shot classes of three 2-D image embeddings against class embeddings
+    (1, 0), (0, 1), (-0.6, 0.8) (Course: :ref:`ch2-image-text-exercises`)."""
+    from .text import zero_shot_predict
+
+    classes = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-0.6, 0.8]])
+    want = zero_shot_predict(torch.tensor([[2.0, 1.0], [-1.0, 1.0], [-3.0, -1.0]]), classes).tolist()
+    got = [int(pred_a), int(pred_b), int(pred_d)]
+    return _verdict(got == want, f"classes {want}: the dot products with the unit class vectors decide, since "
+                    "normalising an image embedding does not change which class is largest.",
+                    f"you gave {got}. Compute the three dot products of each image with the class vectors and take "
+                    "the largest; the image's norm does not matter.")
+
+
+def check_noise_threshold(r4: float, r8: float) -> bool:
+    """Ch. 2b exercise: the symmetric label-noise rate up to which the true class stays the most
+    likely label, (K - 1) / K, for K = 4 and K = 8 (Course: :ref:`ch2-image-text-exercises`)."""
+    ok = abs(float(r4) - 0.75) < 1e-6 and abs(float(r8) - 0.875) < 1e-6
+    return _verdict(ok, "r* = (K - 1)/K: 0.75 for four classes and 0.875 for eight.",
+                    f"you gave {float(r4):.4g} and {float(r8):.4g}. Solve 1 - r > r / (K - 1) for r.")

@@ -1,7 +1,8 @@
-"""Transfer of a pre-trained backbone to a labelled task by fine-tuning it.
+"""Transfer of a pre-trained backbone to a labelled task: fine-tuning, linear probes, and chapter 2's
+supervised pre-train-and-transfer run.
 
-Course: :ref:`ch1-fine-tuning`. This module sits above both ``evaluate`` (frozen features)
-and ``train`` (``fit``), which it uses."""
+Course: :ref:`ch1-fine-tuning`, :ref:`ch2-transfer`. This module sits above ``evaluate`` (frozen
+features), ``train`` (``fit``) and ``experiment``, which it uses."""
 
 from __future__ import annotations
 
@@ -12,10 +13,15 @@ import torch
 from torch import nn
 
 from . import augment
+from .analysis import class_separation
+from .backbones import build_backbone
 from .data import DeviceLoader, ImageSet, MultiViewLoader
-from .evaluate import extract_features
+from .data.tasks import TARGETS, source_task, target_task
+from .evaluate import extract_features, linear_probe
+from .experiment import train_and_evaluate
 from .methods import Supervised
-from .train import default_device, fit
+from .profiles import Profile
+from .train import default_device, fit, seed_everything
 
 
 def _stay_eval(self: nn.Module, mode: bool = True) -> nn.Module:
@@ -72,3 +78,75 @@ def fine_tune(backbone: nn.Module, train: ImageSet, test: ImageSet, steps: int =
     fit(method, loader, steps, lr=lr, device=device, progress=False, log_every=max(1, steps // 4))
     logits = extract_features(lambda x: method.embed(x), test, device=device)
     return (logits.argmax(1) == test.labels.cpu()).float().mean().item()
+
+
+def probe_accuracy(encoder: object, train: ImageSet, test: ImageSet, device: str | torch.device | None = None,
+                   l2_grid: tuple[float, ...] = (1e-2, 1e-3), max_iter: int = 50) -> float:
+    """Return the linear-probe accuracy on ``test`` of ``encoder``'s frozen features, the probe
+    trained on ``train`` (``evaluate.linear_probe``; a short L2 grid and L-BFGS run by default,
+    since chapter 2 probes many networks on many targets). Course: :ref:`ch2-transfer`."""
+    f_train = extract_features(encoder, train, device=device)
+    f_test = extract_features(encoder, test, device=device)
+    return linear_probe(f_train, train.labels, f_test, test.labels, l2_grid=l2_grid, max_iter=max_iter).accuracy
+
+
+def classifier_accuracy(method: nn.Module, data: ImageSet, device: str | torch.device | None = None) -> float:
+    """Return the accuracy on ``data`` of a classifier whose ``embed`` gives the logits (e.g.
+    ``methods.Supervised``): the *source* accuracy of a pre-trained network."""
+    was_training = method.training
+    method.eval()  # a lambda is not a module: extract_features cannot switch batch norm and dropout itself
+    logits = extract_features(lambda x: method.embed(x), data, device=device or next(method.parameters()).device)
+    method.train(was_training)
+    return (logits.argmax(1) == data.labels.cpu()).float().mean().item()
+
+
+def pretrain_and_transfer(source: tuple[ImageSet, ImageSet], targets: dict[str, tuple[ImageSet, ImageSet]],
+                          profile: Profile, steps: int, seed: int = 0, width: int | None = None, depth: int = 4,
+                          norm: str = "batch", **options: float) -> tuple[Supervised, dict[str, float]]:
+    """Pre-train a supervised ConvNet on ``source`` (train, test) and measure what transfers.
+
+    The network is ``ConvNet(width, depth, norm)`` (width: the profile's) trained for ``steps``
+    steps of the profile's batch and learning rate through ``fit``, with ``Supervised``'s
+    ``options`` (label smoothing, dropout, head weight decay, adversarial training). Returns the
+    method and one row: ``source`` (its classifier's accuracy on the source test set),
+    ``separation`` (``analysis.class_separation`` of the backbone's features of the source test
+    images) and, for each target name, the linear-probe accuracy of the frozen backbone
+    (``probe_accuracy``). Course: :ref:`ch2-tradeoffs`.
+    """
+    seed_everything(seed)
+    backbone = build_backbone("convnet", width=width or profile.width, depth=depth, norm=norm)
+    method = Supervised(backbone, source[0].num_classes, **options)
+    train_and_evaluate("supervised", profile=profile, seed=seed, steps=steps, progress=False, data=source,
+                       method=method)
+    device = next(method.parameters()).device
+    features = extract_features(method.backbone, source[1], device=device)
+    row = {"source": classifier_accuracy(method, source[1]),
+           "separation": class_separation(features, source[1].labels.cpu())}
+    row |= {name: probe_accuracy(method.backbone, *data, device=device) for name, data in targets.items()}
+    return method, row
+
+
+# The regularisers of chapter 2's trade-off table: options of ``pretrain_and_transfer``. Label
+# smoothing and dropout on the penultimate layer are two of the losses Kornblith et al. (2021)
+# compare (their table 1: label smoothing 0.1 on 1000 classes; 0.2 spreads a comparable share over
+# our four classes); extra weight decay on the last layer is another of theirs; GroupNorm with
+# weight standardization is BiT's normalisation (Kolesnikov et al. 2020); adversarial training
+# with a small radius is what Salman et al. (2020) find transfers better.
+TRADEOFFS: dict[str, dict[str, float | str]] = {
+    "cross-entropy": {},
+    "label smoothing 0.2": {"label_smoothing": 0.2},
+    "dropout 0.5": {"dropout": 0.5},
+    "last-layer weight decay 0.5": {"head_weight_decay": 0.5},
+    "GroupNorm + WS": {"norm": "group"},
+    "adversarial (FGSM, 4/255)": {"adversarial_steps": 1, "adversarial_epsilon": 4 / 255},
+}
+
+
+def profile_tasks(profile: Profile) -> tuple[tuple[ImageSet, ImageSet], dict[str, tuple[ImageSet, ImageSet]], int]:
+    """Return chapter 2's source task, its targets (``data.tasks.TARGETS`` order) and the steps of
+    every pre-training run, sized by ``profile``: two thirds of its training images for the
+    source, half its test images for each target's labelled and test sets, 3/8 of its steps."""
+    n_source, n_target = profile.n_train * 2 // 3, profile.n_test // 2
+    source = source_task(n_source, n_target, profile.image_size)
+    targets = {name: target_task(name, n_target, n_target, profile.image_size) for name in TARGETS}
+    return source, targets, profile.steps * 3 // 8

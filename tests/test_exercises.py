@@ -373,3 +373,53 @@ def test_collapse_terms_check_right_and_wrong():
     assert exercises.check_collapse_terms({"invariance", "Covariance "}, {"invariance", "variance"})
     assert not exercises.check_collapse_terms({"invariance"}, {"invariance"})
     assert not exercises.check_collapse_terms({"invariance", "variance"}, {"invariance", "covariance"})
+
+
+# --- chapter 2 ---
+
+
+def test_label_smoothing_check_right_and_wrong():
+    assert exercises.check_label_smoothing(torch.tensor([0.05, 0.05, 0.85, 0.05]), math.log(17))
+    assert not exercises.check_label_smoothing(torch.tensor([0.0, 0.0, 0.8, 0.0]), math.log(17))  # s/K left out
+    assert not exercises.check_label_smoothing(torch.tensor([0.05, 0.05, 0.85, 0.05]), 0.8)  # a probability, no gap
+
+
+def test_weight_standardization_check_right_and_wrong():
+    def right(w):
+        centred = w - w.mean((1, 2, 3), keepdim=True)
+        return centred / (w.var((1, 2, 3), keepdim=True, unbiased=False) + 1e-8).sqrt()
+
+    def over_all_filters(w):
+        return (w - w.mean()) / w.std()
+
+    assert exercises.check_weight_standardization(right)
+    assert not exercises.check_weight_standardization(over_all_filters)
+    assert not exercises.check_weight_standardization(lambda w: w[0])  # wrong shape, no exception escapes
+
+
+def test_class_separation_check_right_and_wrong():
+    def pairwise(features, labels):
+        unit = F.normalize(features.double(), dim=1)
+        d = 1 - unit @ unit.T
+        ks = labels.unique()
+        block = torch.stack([torch.stack([d[labels == j][:, labels == k].mean() for k in ks]) for j in ks])
+        return 1 - block.diag().mean() / block.mean()
+
+    def pairs_weighted(features, labels):  # every pair of images weighted equally: wrong with unequal classes
+        unit = F.normalize(features.double(), dim=1)
+        d = 1 - unit @ unit.T
+        same = labels[:, None] == labels[None, :]
+        return 1 - d[same].mean() / d.mean()
+
+    assert exercises.check_class_separation(pairwise)
+    assert not exercises.check_class_separation(pairs_weighted)
+
+
+def test_zero_shot_by_hand_check_right_and_wrong():
+    assert exercises.check_zero_shot_by_hand(0, 2, 2)
+    assert not exercises.check_zero_shot_by_hand(0, 1, 2)  # b's dot product with c_2 is 1.4 > 1
+
+
+def test_noise_threshold_check_right_and_wrong():
+    assert exercises.check_noise_threshold(0.75, 0.875)
+    assert not exercises.check_noise_threshold(0.5, 0.5)  # "more than half wrong" is not the threshold

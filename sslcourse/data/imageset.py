@@ -94,3 +94,23 @@ class ImageSet:
                 raise ValueError(f"class {c} ({self.class_names[c]}) has {len(idx)} images, asked for {n}")
             chosen.append(idx[torch.randperm(len(idx), generator=gen)[:n]])
         return self.subset(torch.cat(chosen))
+
+    def resized(self, size: int) -> ImageSet:
+        """Return the images resized to ``size`` x ``size`` (bilinear, antialiased): e.g. the 8 px
+        digits at the shapes' size, so one network reads both."""
+        images = torch.nn.functional.interpolate(self.images.float(), size=(size, size), mode="bilinear",
+                                                 antialias=True, align_corners=False)
+        return replace(self, images=images.round().clamp(0, 255).to(torch.uint8))
+
+    def with_label_noise(self, rate: float, seed: int = 0) -> ImageSet:
+        """Return a copy whose label is replaced, with probability ``rate`` per image, by one of the
+        *other* classes drawn uniformly (symmetric label noise); images and factors unchanged.
+        Chapter 2 (weak supervision): more labels of lower quality against fewer clean ones."""
+        if not 0 <= rate <= 1:
+            raise ValueError(f"rate is a probability in [0, 1], got {rate}")
+        gen = torch.Generator().manual_seed(seed)
+        labels = self.labels.cpu()
+        flip = torch.rand(len(labels), generator=gen) < rate
+        shift = torch.randint(1, self.num_classes, (len(labels),), generator=gen)  # never the true class
+        noisy = torch.where(flip, (labels + shift) % self.num_classes, labels)
+        return replace(self, labels=noisy.to(self.labels.device))

@@ -46,7 +46,7 @@ NOISE_MAX = 0.06  # largest per-image std of the Gaussian pixel noise
 # the source's ranges (``make_shapes(**{**SHIFT_SOURCE, **DOMAIN_SHIFTS[name]})``).
 SHIFT_SOURCE = {"colors": COLOR_NAMES[:5], "textures": TEXTURE_NAMES[:2]}
 DOMAIN_SHIFTS = {
-    "none": {},
+    "no shift": {},
     "new colours": {"colors": COLOR_NAMES[5:]},
     "new textures": {"textures": TEXTURE_NAMES[2:]},
     "new colours and textures": {"colors": COLOR_NAMES[5:], "textures": TEXTURE_NAMES[2:]},
