@@ -7,6 +7,8 @@ features), ``train`` (``fit``) and ``experiment``, which it uses."""
 from __future__ import annotations
 
 import copy
+import math
+import statistics
 import types
 
 import torch
@@ -20,7 +22,8 @@ from .data.tasks import TARGETS, source_task, target_task
 from .evaluate import extract_features, linear_probe
 from .experiment import train_and_evaluate
 from .methods import Supervised
-from .profiles import Profile
+from .profiles import Profile, get_profile
+from .records import load_record, records_dir
 from .train import default_device, fit, seed_everything
 
 
@@ -56,7 +59,7 @@ def freeze_blocks(backbone: nn.Module, n: int) -> nn.Module:
 
 def fine_tune(backbone: nn.Module, train: ImageSet, test: ImageSet, steps: int = 200, lr: float = 2e-3,
               backbone_lr_scale: float = 0.1, batch_size: int = 64, seed: int = 0,
-              device: str | torch.device | None = None, *, frozen_blocks: int = 0) -> float:
+              device: str | torch.device | None = None, *, frozen_blocks: int = 0, flip: bool = True) -> float:
     """Return the test accuracy after fine-tuning a *copy* of ``backbone`` with a new linear head.
 
     The head learns at ``lr``, the pre-trained backbone at ``lr * backbone_lr_scale`` (a lower
@@ -67,13 +70,17 @@ def fine_tune(backbone: nn.Module, train: ImageSet, test: ImageSet, steps: int =
     close to RotNet's semi-supervised protocol, which trains only the upper layers on the
     labelled subset; here those layers start from the pre-trained weights rather than being
     re-initialised (Course: :ref:`ch4-semi-supervised`).
+
+    ``flip=False`` trains without horizontal flips, for classes a mirror changes (digits:
+    Course: :ref:`ch2-transfer`).
     """
     device = torch.device(device) if device is not None else default_device()
     copied = copy.deepcopy(backbone)
     if frozen_blocks:
         freeze_blocks(copied, frozen_blocks)
     method = Supervised(copied, train.num_classes, backbone_lr_scale=backbone_lr_scale)
-    view = augment.ViewRecipe(size=train.image_size, crop_scale=(0.6, 1.0), jitter_p=0.0, gray_p=0.0, blur_p=0.0)
+    view = augment.ViewRecipe(size=train.image_size, crop_scale=(0.6, 1.0), flip_p=0.5 if flip else 0.0, jitter_p=0.0,
+                              gray_p=0.0, blur_p=0.0)
     loader = MultiViewLoader(DeviceLoader(train, min(batch_size, len(train)), device=device, seed=seed), [view])
     fit(method, loader, steps, lr=lr, device=device, progress=False, log_every=max(1, steps // 4))
     logits = extract_features(lambda x: method.embed(x), test, device=device)
@@ -150,3 +157,25 @@ def profile_tasks(profile: Profile) -> tuple[tuple[ImageSet, ImageSet], dict[str
     source = source_task(n_source, n_target, profile.image_size)
     targets = {name: target_task(name, n_target, n_target, profile.image_size) for name in TARGETS}
     return source, targets, profile.steps * 3 // 8
+
+
+def seed_spread(record: dict, variant: str = "cross-entropy") -> tuple[float, float]:
+    """Return the smallest differences chapter 2 reads as real: twice the standard deviation of
+    the difference between two single runs (sqrt(2) times one run's, over the seeds of
+    ``variant`` in a ``benchmarks/ch2_tradeoffs.py`` record), for one target's probe accuracy
+    (averaged over the targets) and for the mean over targets. Course: :ref:`ch2-transfer`."""
+    runs = list(record["runs"][variant].values())
+    if len(runs) < 2:
+        raise ValueError(f"the record holds {len(runs)} run of {variant!r}; a spread needs at least 2 seeds")
+    targets = record["targets"]
+    one_target = statistics.mean(statistics.stdev(run[t] for run in runs) for t in targets)
+    mean_over_targets = statistics.stdev(statistics.mean(run[t] for t in targets) for run in runs)
+    return 2 * math.sqrt(2) * one_target, 2 * math.sqrt(2) * mean_over_targets
+
+
+def tradeoff_record(profile: str | None = None) -> dict:
+    """Return the committed ``benchmarks/ch2_tradeoffs.py`` record of ``profile`` (default: the
+    current profile, ``profiles.get_profile()``), or the ``ci`` one when that profile has none;
+    its ``"profile"`` entry says which was read. Course: :ref:`ch2-tradeoffs`."""
+    name = f"ch2_tradeoffs_{get_profile(profile).name}.json"
+    return load_record(name if (records_dir() / name).is_file() else "ch2_tradeoffs_ci.json")

@@ -124,3 +124,37 @@ def test_every_tradeoff_variant_builds_and_takes_a_step():
     for name, options in transfer.TRADEOFFS.items():
         method, row = transfer.pretrain_and_transfer(source, {}, profile, steps=1, **options)
         assert 0 <= row["source"] <= 1, name
+
+
+def test_seed_spread_is_twice_the_std_of_a_difference_of_two_runs_and_needs_two_seeds():
+    record = {"targets": ["a", "b"], "runs": {"cross-entropy": {
+        "0": {"a": 0.5, "b": 0.7}, "1": {"a": 0.6, "b": 0.7}, "2": {"a": 0.7, "b": 0.7}}}}
+    one_target, mean_over_targets = transfer.seed_spread(record)
+    # target a: std 0.1, target b: std 0 -> mean 0.05; the means over targets 0.6, 0.65, 0.7: std 0.05
+    assert one_target == pytest.approx(2 * 2 ** 0.5 * 0.05)
+    assert mean_over_targets == pytest.approx(2 * 2 ** 0.5 * 0.05)
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        transfer.seed_spread({"targets": ["a"], "runs": {"cross-entropy": {"0": {"a": 0.5}}}})
+
+
+def test_tradeoff_record_falls_back_to_the_ci_record():
+    assert transfer.tradeoff_record("ci")["profile"] == "ci"
+    assert transfer.tradeoff_record("full")["profile"] in {"full", "ci"}  # no full record: the ci one
+
+
+def test_fine_tune_without_flip_never_mirrors_its_training_views(monkeypatch):
+    import sslcourse.transfer as module
+
+    recipes = []
+    real = module.MultiViewLoader
+
+    def recording(loader, views):
+        recipes.extend(views)
+        return real(loader, views)
+
+    monkeypatch.setattr(module, "MultiViewLoader", recording)
+    data = make_shapes(32, 12, seed=0, classes=SOURCE_CLASSES)
+    backbone = build_backbone("convnet", width=4)
+    transfer.fine_tune(backbone, data, data, steps=1, batch_size=8, flip=False)
+    transfer.fine_tune(backbone, data, data, steps=1, batch_size=8)
+    assert [r.flip_p for r in recipes] == [0.0, 0.5]
