@@ -83,8 +83,7 @@ def fine_tune(backbone: nn.Module, train: ImageSet, test: ImageSet, steps: int =
                               gray_p=0.0, blur_p=0.0)
     loader = MultiViewLoader(DeviceLoader(train, min(batch_size, len(train)), device=device, seed=seed), [view])
     fit(method, loader, steps, lr=lr, device=device, progress=False, log_every=max(1, steps // 4))
-    logits = extract_features(lambda x: method.embed(x), test, device=device)
-    return (logits.argmax(1) == test.labels.cpu()).float().mean().item()
+    return classifier_accuracy(method, test, device)
 
 
 def probe_accuracy(encoder: object, train: ImageSet, test: ImageSet, device: str | torch.device | None = None,
