@@ -100,3 +100,19 @@ def class_separation(features: Tensor, labels: Tensor) -> float:
     within = 1 - means.pow(2).sum(1).mean()
     total = 1 - means.mean(0).pow(2).sum()
     return float(1 - within / total)
+
+
+@torch.no_grad()
+def principal_angles(a: Tensor, b: Tensor) -> Tensor:
+    """Return the principal angles, in degrees and ascending, between the column spaces of ``a``
+    (D, k) and ``b`` (D, m): with orthonormal bases Q_a, Q_b, the cosines are the singular values
+    of Q_a^T Q_b (Bjorck & Golub 1973). All zero means one space contains the other; they do not
+    change when either basis is replaced by any invertible combination of its columns, which is
+    why they compare a linear autoencoder's decoder with the principal components
+    (Course: :ref:`ch3-linear-ae`)."""
+    if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[0]:
+        raise ValueError(f"expected two bases (D, k) and (D, m) with the same D, got {tuple(a.shape)} "
+                         f"and {tuple(b.shape)}")
+    qa, qb = torch.linalg.qr(a.double()).Q, torch.linalg.qr(b.double()).Q
+    cosines = torch.linalg.svdvals(qa.T @ qb).clamp(-1, 1)
+    return torch.rad2deg(torch.arccos(cosines))  # svdvals are descending: the angles ascend

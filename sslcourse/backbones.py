@@ -139,6 +139,45 @@ class ConvDecoder(nn.Module):
         return self.net(feature_map)
 
 
+class ConvGenerator(nn.Module):
+    """Map a code (B, latent_dim) to image logits (B, out_channels, image_size, image_size): a
+    linear layer to a (4 * width, s, s) map with s = image_size / 4, two blocks of 2x nearest
+    upsampling -> 3x3 conv -> BatchNorm -> ReLU (4 * width -> 2 * width -> width channels), then
+    a 3x3 conv. The decoder of the course's autoencoders and VAEs and the generator of its GANs
+    (DCGAN's plan, Radford et al. 2016, with upsampling + conv in place of transposed
+    convolutions, which leave checkerboard artefacts). It returns logits: the caller applies the
+    sigmoid (or reads them as Bernoulli logits).
+
+    Args:
+        latent_dim: size of the code.
+        out_channels: channels of the image (3, RGB).
+        image_size: side of the output, a multiple of 4 (20, 32 and 64 px in the profiles).
+        width: channels of the last block (the encoder ``ConvNet``'s first-block width).
+    """
+
+    def __init__(self, latent_dim: int, out_channels: int = 3, image_size: int = 20, width: int = 16) -> None:
+        super().__init__()
+        if image_size % 4:
+            raise ValueError(f"image_size must be a multiple of 4 (two 2x upsamplings), got {image_size}")
+        self.latent_dim, self.side = latent_dim, image_size // 4
+        c = 4 * width
+        n = c * self.side**2
+        self.project = nn.Sequential(nn.Linear(latent_dim, n, bias=False), nn.BatchNorm1d(n), nn.ReLU(inplace=True))
+        layers: list[nn.Module] = []
+        for c_out in (2 * width, width):
+            layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, c_out, 3, padding=1, bias=False),
+                       nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+            c = c_out
+        layers.append(nn.Conv2d(c, out_channels, 3, padding=1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, code: Tensor) -> Tensor:
+        if code.ndim != 2 or code.shape[1] != self.latent_dim:
+            raise ValueError(f"expected codes of shape (B, {self.latent_dim}), got {tuple(code.shape)}")
+        x = self.project(code).view(len(code), -1, self.side, self.side)
+        return self.net(x)
+
+
 class ResNetBackbone(nn.Module):
     """A torchvision ResNet without its classifier; ``feature_dim`` = 512 for ResNet-18."""
 

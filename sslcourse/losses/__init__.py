@@ -18,6 +18,15 @@ from .contrastive import (
     supcon,
     triplet,
 )
+from .generative import (
+    bernoulli_log_likelihood,
+    beta_vae_loss,
+    gaussian_kl,
+    gaussian_log_likelihood,
+    l1_sparsity,
+    reconstruction_error,
+    reparameterize,
+)
 from .masked import mae_loss, masked_reconstruction_loss, normalize_patches
 from .noncontrastive import (
     barlow_twins,
@@ -45,4 +54,6 @@ __all__ = [
     "vicreg_invariance", "vicreg_terms", "vicreg_variance", "whiten", "wmse",
     "colour_pointer", "colour_propagation_loss", "propagate",
     "mae_loss", "masked_reconstruction_loss", "normalize_patches",
+    "bernoulli_log_likelihood", "beta_vae_loss", "gaussian_kl", "gaussian_log_likelihood", "l1_sparsity",
+    "reconstruction_error", "reparameterize",
 ]

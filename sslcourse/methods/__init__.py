@@ -8,6 +8,7 @@ from collections.abc import Callable
 from torch import nn
 
 from . import (  # one line per module: chapter by chapter, each adds its own
+    autoencoder,
     bag_of_words,
     barlow_twins,
     byol,
@@ -28,10 +29,12 @@ from . import (  # one line per module: chapter by chapter, each adds its own
     supcon,
     supervised,
     swav,
+    vae,
     vicreg,
     video_colorization,
     wmse,
 )
+from .autoencoder import Autoencoder
 from .bag_of_words import BagOfWords
 from .barlow_twins import BarlowTwins
 from .base import CourseContext, Method, MethodSpec
@@ -51,6 +54,7 @@ from .simsiam import SimSiam
 from .supcon import SupCon
 from .supervised import Supervised
 from .swav import SwAV
+from .vae import VAE
 from .vicreg import VICReg
 from .wmse import WMSE
 
@@ -58,6 +62,7 @@ SPECS: dict[str, MethodSpec] = {m.SPEC.name: m.SPEC for m in [
     simclr, moco, supcon, cmc, cpc,  # ch. 0 and 5
     byol, simsiam, vicreg, barlow_twins, wmse, dino, swav,  # ch. 6
     supervised, bag_of_words, clip,  # ch. 2
+    autoencoder, vae,  # ch. 3
     rotation, relative_position, jigsaw,  # ch. 4, transformations
     inpainting, colorization, split_brain, video_colorization, mae,  # ch. 4, masked prediction
 ]}
@@ -96,4 +101,4 @@ def build_method(name: str, make_backbone: Callable[[int], nn.Module] | None = N
 __all__ = ["BYOL", "CLIP", "CMC", "CPC", "DINO", "IMAGE_METHODS", "METHODS", "SPECS", "WMSE", "BagOfWords",
            "BarlowTwins", "CourseContext", "Method", "MethodSpec", "MoCo", "SimCLR", "SimSiam", "SupCon",
            "Supervised", "SwAV", "VICReg", "build_method", "method_spec", "MAE", "ContextEncoder", "Jigsaw",
-           "RelativePosition", "RotationPrediction"]
+           "RelativePosition", "RotationPrediction", "Autoencoder", "VAE"]
