@@ -202,3 +202,24 @@ def with_local_crops(recipes: list[ViewRecipe], n_local: int, size: int,
     crops with scale (0.4, 1) and several 96 px local ones with scale (0.05, 0.4))."""
     local = dataclasses.replace(recipes[0], size=size, crop_scale=scale)
     return list(recipes) + [local] * n_local
+
+
+@dataclass(frozen=True)
+class WholeImageView(ViewRecipe):
+    """A view that keeps the whole image: resize to ``size`` (only when the side differs) and a
+    horizontal flip with probability ``flip_p``; the other fields are ignored. Needed because
+    ``ViewRecipe``'s crop draws an aspect ratio in (3/4, 4/3) even at crop_scale (1, 1), which
+    stretches and resamples every image (up to 0.7 per pixel on 20 px shapes)."""
+
+    def __call__(self, x: Tensor) -> Tensor:
+        if x.shape[-2:] != (self.size, self.size):
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=True)
+        flip = torch.rand(len(x), device=x.device) < self.flip_p
+        return torch.where(flip[:, None, None, None], x.flip(-1), x)
+
+
+def generative_views(dataset: str, size: int) -> list[ViewRecipe]:
+    """One view, the image itself (flipped half of the time): a generative model learns the
+    distribution of the data, and augmentations would change it. Flips leave the shapes'
+    distribution as it is (shapes at random angles, mirror-symmetric classes)."""
+    return [WholeImageView(size=size, crop_scale=(1.0, 1.0), flip_p=0.5, jitter_p=0.0, gray_p=0.0, blur_p=0.0)]

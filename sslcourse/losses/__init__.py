@@ -7,6 +7,8 @@ Argument order is always (online/student/query, target/teacher/key); targets are
 inside.
 """
 
+from .adversarial import discriminator_loss, generator_loss
+from .autoregressive import bits_per_dim, pixel_nll
 from .colorization import ab_classification_loss, ab_regression_loss
 from .contrastive import (
     clip_loss,
@@ -56,4 +58,5 @@ __all__ = [
     "mae_loss", "masked_reconstruction_loss", "normalize_patches",
     "bernoulli_log_likelihood", "beta_vae_loss", "gaussian_kl", "gaussian_log_likelihood", "l1_sparsity",
     "reconstruction_error", "reparameterize",
+    "discriminator_loss", "generator_loss", "bits_per_dim", "pixel_nll",
 ]

@@ -11,16 +11,19 @@ from . import (  # one line per module: chapter by chapter, each adds its own
     autoencoder,
     bag_of_words,
     barlow_twins,
+    bigan,
     byol,
     clip,
     cmc,
     colorization,
     cpc,
     dino,
+    gan,
     inpainting,
     jigsaw,
     mae,
     moco,
+    pixelcnn,
     relative_position,
     rotation,
     simclr,
@@ -38,15 +41,18 @@ from .autoencoder import Autoencoder
 from .bag_of_words import BagOfWords
 from .barlow_twins import BarlowTwins
 from .base import CourseContext, Method, MethodSpec
+from .bigan import BiGAN
 from .byol import BYOL
 from .clip import CLIP
 from .cmc import CMC
 from .cpc import CPC
 from .dino import DINO
+from .gan import DCGAN
 from .inpainting import ContextEncoder
 from .jigsaw import Jigsaw
 from .mae import MAE
 from .moco import MoCo
+from .pixelcnn import PixelCNN
 from .relative_position import RelativePosition
 from .rotation import RotationPrediction
 from .simclr import SimCLR
@@ -62,7 +68,7 @@ SPECS: dict[str, MethodSpec] = {m.SPEC.name: m.SPEC for m in [
     simclr, moco, supcon, cmc, cpc,  # ch. 0 and 5
     byol, simsiam, vicreg, barlow_twins, wmse, dino, swav,  # ch. 6
     supervised, bag_of_words, clip,  # ch. 2
-    autoencoder, vae,  # ch. 3
+    autoencoder, vae, gan, bigan, pixelcnn,  # ch. 3
     rotation, relative_position, jigsaw,  # ch. 4, transformations
     inpainting, colorization, split_brain, video_colorization, mae,  # ch. 4, masked prediction
 ]}
@@ -101,4 +107,4 @@ def build_method(name: str, make_backbone: Callable[[int], nn.Module] | None = N
 __all__ = ["BYOL", "CLIP", "CMC", "CPC", "DINO", "IMAGE_METHODS", "METHODS", "SPECS", "WMSE", "BagOfWords",
            "BarlowTwins", "CourseContext", "Method", "MethodSpec", "MoCo", "SimCLR", "SimSiam", "SupCon",
            "Supervised", "SwAV", "VICReg", "build_method", "method_spec", "MAE", "ContextEncoder", "Jigsaw",
-           "RelativePosition", "RotationPrediction", "Autoencoder", "VAE"]
+           "RelativePosition", "RotationPrediction", "Autoencoder", "VAE", "DCGAN", "BiGAN", "PixelCNN"]

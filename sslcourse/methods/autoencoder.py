@@ -1,4 +1,4 @@
-"""Autoencoders: plain, linear, sparse and denoising (Course: :ref:`ch3-autoencoders`).
+"""Autoencoders: plain, linear, sparse and denoising (book: chapter 3, ``ch3-autoencoders`` (planned)).
 
 An encoder f maps an image to a code z = f(x), a decoder g maps the code back, and the loss is
 the squared reconstruction error (``losses.reconstruction_error``). Without a constraint the
@@ -15,19 +15,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .. import augment
+from ..augment import generative_views
 from ..backbones import ConvGenerator
 from ..data import Batch
 from ..losses.generative import l1_sparsity, reconstruction_error
 from .base import CourseContext, Method, MethodSpec, feature_dim
 
 CORRUPTIONS = ["mask", "gaussian"]
-
-
-def generative_views(dataset: str, size: int) -> list[augment.ViewRecipe]:
-    """One view of the whole image, flipped at random and otherwise untouched: a generative
-    model is asked to reproduce the images as they are."""
-    return [augment.ViewRecipe(size=size, crop_scale=(1.0, 1.0), flip_p=0.5, jitter_p=0.0, gray_p=0.0, blur_p=0.0)]
 
 
 class CodeEncoder(nn.Module):
@@ -149,7 +143,7 @@ class Autoencoder(Method):
 def pixel_autoencoder(shape: tuple[int, int, int], code_dim: int, hidden_dim: int = 0, **kwargs: object) -> Autoencoder:
     """Return an autoencoder on flattened pixels of ``shape`` (C, H, W): linear encoder and decoder
     with no output squashing (``hidden_dim=0``: the linear autoencoder whose optimum spans the
-    principal subspace, Course: :ref:`ch3-linear-ae`), else one hidden ReLU layer each way."""
+    principal subspace, book: chapter 3, ``ch3-linear-ae`` (planned)), else one hidden ReLU layer each way."""
     encoder = PixelEncoder(math.prod(shape), code_dim, hidden_dim)
     decoder = PixelDecoder(code_dim, shape, hidden_dim)
     kwargs.setdefault("sigmoid_output", hidden_dim > 0)

@@ -1,6 +1,6 @@
 """Variational autoencoder (Kingma & Welling 2014) and beta-VAE (Higgins et al. 2017).
 
-Course: :ref:`ch3-vae`, :ref:`ch3-beta-vae`. A prior p(z) = N(0, I), a decoder p(x | z), and an
+book: chapter 3, ``ch3-vae`` (planned), ``ch3-beta-vae`` (planned). A prior p(z) = N(0, I), a decoder p(x | z), and an
 amortized inference network q(z | x) = N(mu(x), diag(sigma^2(x))) trained together by maximising
 the ELBO, E_q[log p(x | z)] - KL(q(z | x) || p(z)), with the reparameterization trick;
 beta-VAE weighs the KL by beta. The representation is the posterior mean: ``encode(x) = mu(x)``.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..augment import generative_views
 from ..backbones import ConvGenerator
 from ..data import Batch
 from ..losses.generative import (
@@ -20,7 +21,7 @@ from ..losses.generative import (
     gaussian_log_likelihood,
     reparameterize,
 )
-from .autoencoder import CodeEncoder, generative_views
+from .autoencoder import CodeEncoder
 from .base import CourseContext, Method, MethodSpec, feature_dim
 
 LIKELIHOODS = ["bernoulli", "gaussian"]
