@@ -612,3 +612,69 @@ def check_noise_threshold(r4: float, r8: float) -> bool:
     ok = abs(float(r4) - 0.75) < 1e-6 and abs(float(r8) - 0.875) < 1e-6
     return _verdict(ok, "r* = (K - 1)/K: 0.75 for four classes and 0.875 for eight.",
                     f"you gave {float(r4):.4g} and {float(r8):.4g}. Solve 1 - r > r / (K - 1) for r.")
+
+
+def check_gaussian_kl(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> bool:
+    """Ch. 3a exercise: a learner's per-dimension KL(N(mu, exp(logvar)) || N(0, 1)), against a
+    Monte Carlo estimate of E_q[log q - log p] (Course: :ref:`ch3-exercises`)."""
+    gen = torch.Generator().manual_seed(0)
+    mu = torch.tensor([[0.0, 1.5, -0.7], [2.0, 0.0, 0.3]], dtype=torch.float64)
+    logvar = torch.tensor([[0.0, -1.0, 0.8], [0.5, -2.0, 0.0]], dtype=torch.float64)
+    z = mu + torch.exp(0.5 * logvar) * torch.randn(200_000, *mu.shape, generator=gen, dtype=torch.float64)
+    log_q = -0.5 * ((z - mu) ** 2 / logvar.exp() + logvar + math.log(2 * math.pi))
+    log_p = -0.5 * (z**2 + math.log(2 * math.pi))
+    monte_carlo = (log_q - log_p).mean(0)
+    try:
+        got = torch.as_tensor(fn(mu, logvar), dtype=torch.float64)
+    except Exception as err:  # the learner's code may fail in any way; report it
+        return _verdict(False, "", f"Your function raised {type(err).__name__}: {err}")
+    if got.shape != mu.shape:
+        return _verdict(False, "", f"return one KL per dimension, shape {tuple(mu.shape)}; got {tuple(got.shape)}")
+    error = (got - monte_carlo).abs().max().item()
+    return _verdict(error < 0.02, f"Your KL agrees with 200,000 Monte Carlo samples of E_q[log q - log p] "
+                    f"(largest difference {error:.4f} nats).",
+                    f"The largest difference from the Monte Carlo estimate is {error:.3f} nats. Expect "
+                    "1/2 (mu^2 + sigma^2 - log sigma^2 - 1) with sigma^2 = exp(logvar).")
+
+
+def check_principal_angles(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> bool:
+    """Ch. 3a exercise: a learner's principal angles in degrees, against
+    ``analysis.principal_angles`` on bases of random and of mixed subspaces (Course: :ref:`ch3-exercises`)."""
+    from .analysis import principal_angles
+
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(10, 3, generator=gen, dtype=torch.float64)
+    b = torch.randn(10, 4, generator=gen, dtype=torch.float64)
+    mixed = a @ torch.randn(3, 3, generator=gen, dtype=torch.float64)  # another basis of a's span
+    cases = [(a, b), (a, mixed), (b, a)]
+    try:
+        got = [torch.as_tensor(fn(x, y), dtype=torch.float64).flatten() for x, y in cases]
+    except Exception as err:  # the learner's code may fail in any way; report it
+        return _verdict(False, "", f"Your function raised {type(err).__name__}: {err}")
+    want = [principal_angles(x, y) for x, y in cases]
+    ok = all(g.shape == w.shape and torch.allclose(g, w, atol=1e-4) for g, w in zip(got, want, strict=True))
+    return _verdict(ok, "Your angles match the library's, and a re-mixed basis of the same span gives angles of 0.",
+                    "Orthonormalise both bases (QR), take the singular values of Q_a^T Q_b as cosines, and return "
+                    "arccos in degrees, smallest first: min(k, m) angles.")
+
+
+def check_beta_limits(kl_large_beta: float, active_units_large_beta: int, variance_small_beta: float) -> bool:
+    """Ch. 3a exercise: at the optimum, beta -> infinity gives KL 0 and no active units, beta -> 0
+    posterior variances of 0 (Course: :ref:`ch3-exercises`)."""
+    got = (float(kl_large_beta), int(active_units_large_beta), float(variance_small_beta))
+    ok = got[0] == 0 and got[1] == 0 and got[2] == 0
+    return _verdict(ok, "KL 0 and no active units as beta grows (q = p(z) for every image: posterior collapse); "
+                    "variances 0 as beta shrinks (an autoencoder with a deterministic code).",
+                    f"you gave {got}. Which q minimises the KL alone? Which noise level is best for the "
+                    "reconstruction alone?")
+
+
+def check_mean_reduction_beta(beta_equivalent: float) -> bool:
+    """Ch. 3a exercise: the beta a summed loss would need to equal a beta-VAE with beta = 4 whose
+    reconstruction is averaged over the pixel values of 32 x 32 RGB images (Course: :ref:`ch3-exercises`)."""
+    want = 4 * 3 * 32 * 32
+    return _verdict(abs(float(beta_equivalent) - want) < 1e-6,
+                    f"beta' = D beta = 3,072 x 4 = {want:,}: dividing the whole loss by D leaves the optimum where it "
+                    "is, so the mean form is the summed form with the KL weighted D times more.",
+                    f"you gave {float(beta_equivalent):g}. Multiply the mean-reduced loss by D and read off the "
+                    "KL's weight.")

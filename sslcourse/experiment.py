@@ -168,6 +168,21 @@ def contrastive_sweeps(profile: Profile, data: tuple[ImageSet, ImageSet], steps:
             "queue": {k: moco(k) for k in queue_sizes}}
 
 
+def probe_targets(encoder: object, train: ImageSet, test: ImageSet, targets: tuple[str, ...] = ("class", "color"),
+                  device: torch.device | None = None) -> dict[str, float]:
+    """Return the linear-probe accuracy of ``encoder``'s features (a method, module or callable,
+    as ``extract_features`` takes) on each of ``targets``: "class" (the labels) or a discrete
+    generating factor of the shapes ("color", "bg_color", "texture"). What a representation keeps
+    of the class and of the nuisances (Course: :ref:`ch5-why-h`)."""
+    f_train = extract_features(encoder, train, device=device)
+    f_test = extract_features(encoder, test, device=device)
+    result = {}
+    for t in targets:
+        y_train, y_test = (train.labels, test.labels) if t == "class" else (train.factors[t], test.factors[t])
+        result[t] = linear_probe(f_train, y_train, f_test, y_test).accuracy
+    return result
+
+
 def probe_before_and_after_head(method: Method, train: ImageSet, test: ImageSet,
                                 factors: tuple[str, ...] = ("color", "bg_color")) -> dict[str, dict[str, float]]:
     """Linear-probe accuracy of the backbone output h (``encode``) and of z = projection_head(h)
@@ -175,11 +190,6 @@ def probe_before_and_after_head(method: Method, train: ImageSet, test: ImageSet,
     (Course: :ref:`ch5-why-h`).
 
     Returns {"h": {"class": acc, factor: acc, ...}, "z": {...}}."""
-    targets = {"class": (train.labels, test.labels)} | {f: (train.factors[f], test.factors[f]) for f in factors}
-    result, device = {}, next(method.parameters()).device  # `embed` is not a module to ask
-    for name, encoder in [("h", method), ("z", method.embed)]:
-        f_train = extract_features(encoder, train, device=device)
-        f_test = extract_features(encoder, test, device=device)
-        result[name] = {t: linear_probe(f_train, y_train, f_test, y_test).accuracy
-                        for t, (y_train, y_test) in targets.items()}
-    return result
+    device = next(method.parameters()).device  # `embed` is not a module to ask
+    return {name: probe_targets(encoder, train, test, ("class", *factors), device)
+            for name, encoder in [("h", method), ("z", method.embed)]}

@@ -423,3 +423,33 @@ def test_zero_shot_by_hand_check_right_and_wrong():
 def test_noise_threshold_check_right_and_wrong():
     assert exercises.check_noise_threshold(0.75, 0.875)
     assert not exercises.check_noise_threshold(0.5, 0.5)  # "more than half wrong" is not the threshold
+
+
+def test_gaussian_kl_right_wrong_and_misshaped(capsys):
+    assert exercises.check_gaussian_kl(lambda mu, logvar: 0.5 * (mu**2 + logvar.exp() - logvar - 1))
+    assert not exercises.check_gaussian_kl(lambda mu, logvar: 0.5 * (mu**2 + logvar.exp() - 1))  # forgot -log var
+    assert not exercises.check_gaussian_kl(lambda mu, logvar: (0.5 * (mu**2 + logvar.exp() - logvar - 1)).sum(1))
+    assert "shape" in capsys.readouterr().out
+
+
+def test_principal_angles_right_and_wrong():
+    def right(a, b):
+        qa, qb = torch.linalg.qr(a).Q, torch.linalg.qr(b).Q
+        return torch.rad2deg(torch.arccos(torch.linalg.svdvals(qa.T @ qb).clamp(-1, 1)))
+
+    def unorthonormalised(a, b):  # cosines of raw bases are not cosines
+        return torch.rad2deg(torch.arccos(torch.linalg.svdvals(a.T @ b).clamp(-1, 1)))
+
+    assert exercises.check_principal_angles(right)
+    assert not exercises.check_principal_angles(unorthonormalised)
+
+
+def test_beta_limits_right_and_wrong():
+    assert exercises.check_beta_limits(0.0, 0, 0.0)
+    assert not exercises.check_beta_limits(0.0, 10, 0.0)
+    assert not exercises.check_beta_limits(0.0, 0, 1.0)
+
+
+def test_mean_reduction_beta_right_and_wrong():
+    assert exercises.check_mean_reduction_beta(12288)
+    assert not exercises.check_mean_reduction_beta(4 * 32 * 32)  # forgot the three channels
