@@ -109,7 +109,7 @@ def principal_angles(a: Tensor, b: Tensor) -> Tensor:
     of Q_a^T Q_b (Bjorck & Golub 1973). All zero means one space contains the other; they do not
     change when either basis is replaced by any invertible combination of its columns, which is
     why they compare a linear autoencoder's decoder with the principal components
-    (book: chapter 3, ``ch3-linear-ae`` (planned))."""
+    (Course: :ref:`ch3-linear-ae`)."""
     if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[0]:
         raise ValueError(f"expected two bases (D, k) and (D, m) with the same D, got {tuple(a.shape)} "
                          f"and {tuple(b.shape)}")

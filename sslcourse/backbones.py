@@ -102,6 +102,15 @@ class ConvNet(nn.Module):
         return self.feature_map(x).mean(dim=(2, 3))  # global average pool -> (B, feature_dim)
 
 
+def resize_to(images: Tensor, size: tuple[int, int], antialias: bool = False) -> Tensor:
+    """Return ``images`` (B, C, h, w) at ``size`` (H, W), bilinear, or unchanged when they already
+    have it: a decoder's output where the encoder's pooling floored an odd side (20 px -> 2 x 2 ->
+    16 px), or a generator built for another size. ``antialias`` for downsizing."""
+    if tuple(images.shape[-2:]) == tuple(size):
+        return images
+    return F.interpolate(images, size=tuple(size), mode="bilinear", align_corners=False, antialias=antialias)
+
+
 def _pooled_stages(stages: list[nn.Module], x: Tensor) -> list[Tensor]:
     """Return the global average (B, C_i) of each stage's output, the stages applied in turn."""
     pooled = []

@@ -2,7 +2,7 @@
 
 All take ``latents`` (n, d) and ``factors`` (n, K), the known generating factors of the same
 n inputs (the shapes dataset provides them). Course: :ref:`ch1-disentanglement` (all three,
-side by side); chapter 3 (planned) will use them for its beta-VAEs.
+side by side); chapter 3 uses them for its beta-VAEs (Course: :ref:`ch3-beta-vae`).
 
 - ``mig``: mutual information gap (Chen et al. 2018, "Isolating sources of disentanglement").
 - ``dci``: disentanglement, completeness, informativeness (Eastwood & Williams 2018).

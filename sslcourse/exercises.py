@@ -2,8 +2,8 @@
 
 Each ``check_*`` function takes the learner's answer, prints a verdict and returns it as a
 bool so notebooks (and tests) can use it. Course: :ref:`ch0-exercises`, :ref:`ch1-exercises`,
-:ref:`ch1b-exercises`, :ref:`ch2-exercises`, :ref:`ch2-image-text-exercises`, :ref:`ch5-exercises`,
-:ref:`ch6-exercises`, :ref:`ch6b-exercises`.
+:ref:`ch1b-exercises`, :ref:`ch2-exercises`, :ref:`ch2-image-text-exercises`, :ref:`ch3-exercises`,
+:ref:`ch3b-exercises`, :ref:`ch5-exercises`, :ref:`ch6-exercises`, :ref:`ch6b-exercises`.
 """
 
 from __future__ import annotations
@@ -678,3 +678,63 @@ def check_mean_reduction_beta(beta_equivalent: float) -> bool:
                     "is, so the mean form is the summed form with the KL weighted D times more.",
                     f"you gave {float(beta_equivalent):g}. Multiply the mean-reduced loss by D and read off the "
                     "KL's weight.")
+
+
+def check_causal_mask(fn: Callable[[int, str], torch.Tensor]) -> bool:
+    """Ch. 3b exercise: a learner's PixelCNN mask ``fn(kernel_size, mask_type)`` (k, k) of 0s and
+    1s, against ``MaskedConv2d``'s for kernels 3, 5, 7 and both types (Course: :ref:`ch3b-exercises`)."""
+    from .methods.pixelcnn import MaskedConv2d
+
+    for k in (3, 5, 7):
+        for mask_type in ("A", "B"):
+            want = MaskedConv2d(1, 1, k, mask_type).mask[0, 0]
+            try:
+                got = torch.as_tensor(fn(k, mask_type), dtype=want.dtype)
+            except Exception as err:  # the learner's code may fail in any way; report it
+                return _verdict(False, "", f"Your function raised {type(err).__name__}: {err}")
+            if got.shape != want.shape:
+                return _verdict(False, "", f"return a ({k}, {k}) mask for kernel_size {k}; got {tuple(got.shape)}")
+            if not torch.equal(got, want):
+                centre = "excludes" if mask_type == "A" else "includes"
+                wrong = int((got != want).sum())
+                return _verdict(False, "", f"the type-{mask_type} mask of size {k} differs at {wrong} position(s). "
+                                "Keep every row above the centre, the pixels left of it in its row, "
+                                f"and the centre itself only for type B (type {mask_type} {centre} it).")
+    return _verdict(True, "Your masks keep the rows above and the pixels to the left; type A also drops the centre, so "
+                    "no output sees its own pixel.", "")
+
+
+def check_optimal_discriminator(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> bool:
+    """Ch. 3b exercise: a learner's optimal discriminator ``fn(p_data, p_model)`` on a grid of two
+    1-D densities, against the maximiser of V(D, G) found numerically point by point
+    (Course: :ref:`ch3b-exercises`)."""
+    x = torch.linspace(-6, 6, 241, dtype=torch.float64)
+    p_data = torch.exp(-0.5 * (x - 1) ** 2) / math.sqrt(2 * math.pi)
+    p_model = torch.exp(-0.5 * ((x + 0.5) / 1.5) ** 2) / (1.5 * math.sqrt(2 * math.pi))
+    candidates = torch.linspace(1e-4, 1 - 1e-4, 20_001, dtype=torch.float64)[:, None]  # every D value per x
+    integrand = p_data * torch.log(candidates) + p_model * torch.log(1 - candidates)
+    want = candidates[integrand.argmax(0), 0]
+    try:
+        got = torch.as_tensor(fn(p_data, p_model), dtype=torch.float64)
+    except Exception as err:  # the learner's code may fail in any way; report it
+        return _verdict(False, "", f"Your function raised {type(err).__name__}: {err}")
+    if got.shape != x.shape:
+        return _verdict(False, "", f"return one value D(x) per grid point, shape {tuple(x.shape)}; "
+                        f"got {tuple(got.shape)}")
+    error = (got - want).abs().max().item()
+    return _verdict(error < 1e-3, f"Your D matches the pointwise maximiser of p_data log D + p_model log(1 - D) "
+                    f"(largest difference {error:.1e}); where the densities are equal it is 1/2.",
+                    f"the largest difference from the pointwise maximiser is {error:.3f}. For each x, maximise "
+                    "a log D + b log(1 - D) over D in (0, 1): set the derivative to 0.")
+
+
+def check_bits_per_image(bits_per_image: float, class_share: float) -> bool:
+    """Ch. 3b exercise: a model scoring 0.9 bits per dimension on 20 x 20 images of one palette
+    index per pixel spends 360 bits per image; the class of 8 equally likely ones is at most
+    log2(8) = 3 of them (Course: :ref:`ch3b-exercises`)."""
+    want_bits, want_share = 0.9 * 20 * 20, math.log2(8) / (0.9 * 20 * 20)
+    ok = abs(float(bits_per_image) - want_bits) < 0.5 and abs(float(class_share) - want_share) < 1e-3
+    return _verdict(ok, f"{want_bits:.0f} bits per image, of which the class can explain at most log2(8) = 3 bits, "
+                    f"{100 * want_share:.2f}% of the likelihood.",
+                    f"you gave {float(bits_per_image):g} and {float(class_share):g}. A dimension here is one pixel "
+                    "(one palette index); the class of 8 equally likely values holds log2(8) bits.")

@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
 from . import augment
 from .backbones import build_backbone
@@ -168,17 +169,41 @@ def contrastive_sweeps(profile: Profile, data: tuple[ImageSet, ImageSet], steps:
             "queue": {k: moco(k) for k in queue_sizes}}
 
 
+def position_cells(data: ImageSet, reference: ImageSet, bins: int = 3) -> Tensor:
+    """Return each image's position as a cell of a ``bins`` x ``bins`` grid (int64 (N,), in
+    [0, bins^2)): its shape's ``pos_x`` and ``pos_y`` cut at the ``reference`` set's quantiles
+    (the training set's, so every cell holds about as many training images)."""
+    cells = torch.zeros(len(data), dtype=torch.int64)
+    quantiles = torch.linspace(0, 1, bins + 1)[1:-1]
+    for axis in ("pos_x", "pos_y"):
+        edges = torch.quantile(reference.factors[axis].double(), quantiles.double())
+        cells = cells * bins + torch.bucketize(data.factors[axis].double(), edges)
+    return cells
+
+
 def probe_targets(encoder: object, train: ImageSet, test: ImageSet, targets: tuple[str, ...] = ("class", "color"),
                   device: torch.device | None = None) -> dict[str, float]:
     """Return the linear-probe accuracy of ``encoder``'s features (a method, module or callable,
-    as ``extract_features`` takes) on each of ``targets``: "class" (the labels) or a discrete
-    generating factor of the shapes ("color", "bg_color", "texture"). What a representation keeps
-    of the class and of the nuisances (Course: :ref:`ch5-why-h`)."""
+    as ``extract_features`` takes) on each of ``targets``: "class" (the labels), a discrete
+    generating factor of the shapes ("color", "bg_color", "texture") or "position" (the 3 x 3
+    cell of the shape's centre, ``position_cells``). What a representation keeps of the class and
+    of the nuisances (Course: :ref:`ch5-why-h`)."""
     f_train = extract_features(encoder, train, device=device)
-    f_test = extract_features(encoder, test, device=device)
+    return probe_features(f_train, extract_features(encoder, test, device=device), train, test, targets)
+
+
+def probe_features(f_train: Tensor, f_test: Tensor, train: ImageSet, test: ImageSet,
+                   targets: tuple[str, ...] = ("class", "color")) -> dict[str, float]:
+    """Return ``probe_targets``'s accuracies for features already extracted: ``f_train`` (N, d) of
+    ``train``'s images and ``f_test`` of ``test``'s (e.g. one layer of a network probed layer by layer)."""
     result = {}
     for t in targets:
-        y_train, y_test = (train.labels, test.labels) if t == "class" else (train.factors[t], test.factors[t])
+        if t == "class":
+            y_train, y_test = train.labels, test.labels
+        elif t == "position":
+            y_train, y_test = position_cells(train, train), position_cells(test, train)
+        else:
+            y_train, y_test = train.factors[t], test.factors[t]
         result[t] = linear_probe(f_train, y_train, f_test, y_test).accuracy
     return result
 

@@ -126,6 +126,25 @@ def test_probe_before_and_after_head_works_for_every_image_method(name, probe_da
         assert all(0.0 <= a <= 1.0 for a in accuracies.values())
 
 
+def test_position_cells_cut_the_training_positions_into_equal_thirds(probe_data):
+    train, test = probe_data
+    cells = experiment.position_cells(train, train)
+    assert cells.dtype == torch.int64 and cells.min() >= 0 and cells.max() < 9
+    column, row = cells // 3, cells % 3  # pos_x's third, pos_y's third
+    for third in (column, row):
+        assert (third.bincount(minlength=3) - len(train) / 3).abs().max() <= 1
+    assert (column[train.factors["pos_x"].argsort()].diff() >= 0).all()  # ordered along x
+    assert experiment.position_cells(test, train).shape == (len(test),)
+
+
+def test_probe_features_reads_a_target_written_into_the_features(probe_data):
+    train, test = probe_data
+    cells = (experiment.position_cells(train, train), experiment.position_cells(test, train))
+    one_hot = [F.one_hot(c, 9).float() for c in cells]
+    result = experiment.probe_features(*one_hot, train, test, ("position", "class"))
+    assert result["position"] == 1.0 and result["class"] < 0.6
+
+
 # --- pending: the hand-over from training_step to on_after_step ---------------------------------
 
 

@@ -453,3 +453,31 @@ def test_beta_limits_right_and_wrong():
 def test_mean_reduction_beta_right_and_wrong():
     assert exercises.check_mean_reduction_beta(12288)
     assert not exercises.check_mean_reduction_beta(4 * 32 * 32)  # forgot the three channels
+
+
+def test_causal_mask_right_and_wrong(capsys):
+    def right(k, mask_type):
+        rows, cols = torch.meshgrid(torch.arange(k), torch.arange(k), indexing="ij")
+        c = k // 2
+        before = (rows < c) | ((rows == c) & (cols < c))
+        return (before | ((rows == c) & (cols == c) & (mask_type == "B"))).float()
+
+    def centre_always(k, mask_type):  # type A must not see its own pixel
+        return right(k, "B")
+
+    assert exercises.check_causal_mask(right)
+    assert not exercises.check_causal_mask(centre_always)
+    assert not exercises.check_causal_mask(lambda k, t: torch.ones(3, 3))  # the whole kernel, one size
+    assert "mask" in capsys.readouterr().out
+
+
+def test_optimal_discriminator_right_and_wrong():
+    assert exercises.check_optimal_discriminator(lambda p, q: p / (p + q))
+    assert not exercises.check_optimal_discriminator(lambda p, q: q / (p + q))  # the generator's side
+    assert not exercises.check_optimal_discriminator(lambda p, q: (p > q).double())  # a hard classifier
+
+
+def test_bits_per_image_right_and_wrong():
+    assert exercises.check_bits_per_image(360, 3 / 360)
+    assert not exercises.check_bits_per_image(0.9 * 20 * 20 * 3, 3 / 1080)  # three values per pixel: not here
+    assert not exercises.check_bits_per_image(360, 8 / 360)  # the class's values, not its bits

@@ -1,4 +1,4 @@
-r"""Adversarial losses on discriminator logits (book: chapter 3, ``ch3b-gan`` (planned), ``ch3b-bigan`` (planned)).
+r"""Adversarial losses on discriminator logits (Course: :ref:`ch3b-gan`, :ref:`ch3b-bigan`).
 
 Goodfellow et al. 2014, "Generative Adversarial Nets": the discriminator D and the generator G
 play :math:`\min_G \max_D V(D, G)` with the value function (eq. 1)

@@ -1,4 +1,4 @@
-r"""Likelihood losses of autoregressive image models (book: chapter 3, ``ch3b-pixelcnn`` (planned)).
+r"""Likelihood losses of autoregressive image models (Course: :ref:`ch3b-pixelcnn`).
 
 An autoregressive model factorises an image's probability over its pixels in raster order,
 :math:`p(x) = \prod_i p(x_i \mid x_{<i})` (van den Oord et al. 2016, "Pixel Recurrent Neural
@@ -22,7 +22,7 @@ def pixel_nll(logits: Tensor, targets: Tensor) -> Tensor:
 
     where a dimension is one pixel (one categorical over the palette; with R, G and B predicted
     separately it would be one sub-pixel). A model that ignores its input and predicts the
-    uniform distribution scores :math:`\ln K`. book: chapter 3, ``ch3b-pixelcnn`` (planned). Paper: van den Oord
+    uniform distribution scores :math:`\ln K`. Course: :ref:`ch3b-pixelcnn`. Paper: van den Oord
     et al. 2016, section 5.1 (reported there as bits per dimension: ``bits_per_dim``).
 
     Args:

@@ -1,10 +1,10 @@
-"""Losses of the autoencoders and variational autoencoders (book: chapter 3, ``ch3-autoencoders`` (planned),
-``ch3-vae`` (planned)).
+"""Losses of the autoencoders and variational autoencoders (Course: :ref:`ch3-autoencoders`,
+:ref:`ch3-vae`).
 
 Every reconstruction term is *summed* over the pixels of an image and averaged over the batch:
 the per-image quantity the ELBO is written in. A per-pixel mean would shrink the reconstruction
 term by the number of pixels (1,200 on a 20 px colour image) against the KL term, so a "beta"
-would silently mean beta * 1,200 and the posterior would collapse (``ch3-beta-vae`` (planned)).
+would silently mean beta * 1,200 and the posterior would collapse (:ref:`ch3-beta-vae`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def _per_image_sum(values: Tensor) -> Tensor:
 
 
 def reconstruction_error(x_hat: Tensor, x: Tensor) -> Tensor:
-    """The autoencoder's loss (book: chapter 3, ``ch3-autoencoders`` (planned), eq. 13 of the seed text):
+    """The autoencoder's loss (Course: :ref:`ch3-autoencoders`, eq. 13 of the seed text):
 
         L = 1/B sum_n || x_n - x_hat_n ||_2^2
 
@@ -45,7 +45,7 @@ def l1_sparsity(code: Tensor) -> Tensor:
 
 def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
     """KL( N(mu, diag(exp(logvar))) || N(0, I) ) per dimension, in closed form (Kingma & Welling
-    2014, appendix B; book: chapter 3, ``ch3-vae`` (planned)):
+    2014, appendix B; Course: :ref:`ch3-vae`):
 
         KL_j = 1/2 (mu_j^2 + sigma_j^2 - log sigma_j^2 - 1)
 
@@ -101,7 +101,7 @@ def diagonal_gaussian_log_density(z: Tensor, mu: Tensor, logvar: Tensor) -> Tens
 
 def beta_vae_loss(log_likelihood: Tensor, kl: Tensor, beta: float = 1.0) -> Tensor:
     """The negative beta-ELBO averaged over the batch (Higgins et al. 2017, eq. 4; beta = 1 is the
-    VAE's negative ELBO, Kingma & Welling 2014, eq. 3; book: chapter 3, ``ch3-beta-vae`` (planned)):
+    VAE's negative ELBO, Kingma & Welling 2014, eq. 3; Course: :ref:`ch3-beta-vae`):
 
         L = 1/B sum_n [ -E_q[log p(x_n | z)] + beta KL(q(z | x_n) || p(z)) ]
 

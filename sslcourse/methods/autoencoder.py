@@ -1,4 +1,4 @@
-"""Autoencoders: plain, linear, sparse and denoising (book: chapter 3, ``ch3-autoencoders`` (planned)).
+"""Autoencoders: plain, linear, sparse and denoising (Course: :ref:`ch3-autoencoders`).
 
 An encoder f maps an image to a code z = f(x), a decoder g maps the code back, and the loss is
 the squared reconstruction error (``losses.reconstruction_error``). Without a constraint the
@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..augment import generative_views
-from ..backbones import ConvGenerator
+from ..backbones import ConvGenerator, resize_to
 from ..data import Batch
 from ..losses.generative import l1_sparsity, reconstruction_error
 from .base import CourseContext, Method, MethodSpec, feature_dim
@@ -122,8 +122,8 @@ class Autoencoder(Method):
     def decode(self, z: Tensor, size: tuple[int, int] | None = None) -> Tensor:
         """Return the images decoded from codes ``z`` (B, k), resized to ``size`` if given."""
         out = self.decoder(z)
-        if size is not None and out.shape[-2:] != size:
-            out = F.interpolate(out, size=size, mode="bilinear", align_corners=False)
+        if size is not None:
+            out = resize_to(out, size)
         return torch.sigmoid(out) if self.sigmoid_output else out
 
     def reconstruct(self, x: Tensor) -> Tensor:
@@ -143,7 +143,7 @@ class Autoencoder(Method):
 def pixel_autoencoder(shape: tuple[int, int, int], code_dim: int, hidden_dim: int = 0, **kwargs: object) -> Autoencoder:
     """Return an autoencoder on flattened pixels of ``shape`` (C, H, W): linear encoder and decoder
     with no output squashing (``hidden_dim=0``: the linear autoencoder whose optimum spans the
-    principal subspace, book: chapter 3, ``ch3-linear-ae`` (planned)), else one hidden ReLU layer each way."""
+    principal subspace, Course: :ref:`ch3-linear-ae`), else one hidden ReLU layer each way."""
     encoder = PixelEncoder(math.prod(shape), code_dim, hidden_dim)
     decoder = PixelDecoder(code_dim, shape, hidden_dim)
     kwargs.setdefault("sigmoid_output", hidden_dim > 0)

@@ -1,7 +1,7 @@
 """BiGAN (Donahue, Krähenbühl & Darrell 2017, "Adversarial Feature Learning"; the same model is
 ALI, Dumoulin et al. 2017, "Adversarially Learned Inference"): a GAN with an encoder.
 
-book: chapter 3, ``ch3b-bigan`` (planned). A GAN's generator G maps codes to images but nothing maps images
+Course: :ref:`ch3b-bigan`. A GAN's generator G maps codes to images but nothing maps images
 back to codes. BiGAN trains an encoder E beside G, and a discriminator D(x, z) that sees
 pairs: it must tell data with its encoding, (x, E(x)), from samples with their code,
 (G(z), z). The two joint distributions can only be matched when E inverts G (BiGAN,

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..backbones import ConvDecoder
+from ..backbones import ConvDecoder, resize_to
 from ..color import (
     AB_SCALE,
     ab_bins,
@@ -77,10 +77,7 @@ def at_size(t: Tensor, size: tuple[int, int]) -> Tensor:
 
 def decode(decoder: nn.Module, feature_map: Tensor, size: tuple[int, int]) -> Tensor:
     """Return ``decoder(feature_map)`` (B, C, H, W) at the image ``size`` (H, W)."""
-    out = decoder(feature_map)
-    if out.shape[-2:] != size:  # an image side not divisible by the encoder's downsampling
-        out = F.interpolate(out, size=size, mode="bilinear", align_corners=False)
-    return out
+    return resize_to(decoder(feature_map), size)
 
 
 def pooled(feature_map: Tensor) -> Tensor:

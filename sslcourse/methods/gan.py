@@ -2,7 +2,7 @@
 Convolutional Generative Adversarial Networks"): a GAN (Goodfellow et al. 2014) whose
 discriminator is a convolutional encoder, read afterwards as a representation.
 
-book: chapter 3, ``ch3b-gan`` (planned). The discriminator is the backbone (a ``ConvNet``, its pooled features
+Course: :ref:`ch3b-gan`. The discriminator is the backbone (a ``ConvNet``, its pooled features
 h are what the chapter probes) plus a linear critic giving one logit; the generator is
 ``backbones.ConvGenerator``. The two players take turns through ``fit``'s players path, with
 the cross-entropy and non-saturating losses of ``losses.adversarial``. This module also holds
@@ -15,11 +15,10 @@ import contextlib
 from collections.abc import Iterator
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..augment import generative_views
-from ..backbones import ConvGenerator
+from ..backbones import ConvGenerator, resize_to
 from ..data import Batch
 from ..losses.adversarial import discriminator_loss, generator_loss
 from .base import CourseContext, Method, MethodSpec, feature_dim
@@ -64,9 +63,7 @@ def like(images: Tensor, real: Tensor) -> Tensor:
     """Return generated ``images`` at the side of the ``real`` batch (bilinear; unchanged when the
     sizes agree), so a model built for one size still trains on another: the discriminator
     then compares images of one size."""
-    if images.shape[-2:] == real.shape[-2:]:
-        return images
-    return F.interpolate(images, size=real.shape[-2:], mode="bilinear", align_corners=False, antialias=True)
+    return resize_to(images, real.shape[-2:], antialias=True)
 
 
 def sample_std(images: Tensor) -> Tensor:

@@ -12,10 +12,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..backbones import ConvDecoder
+from ..backbones import ConvDecoder, resize_to
 from ..data import Batch
 from ..losses import masked_reconstruction_loss
 from ..masking import center_mask
@@ -54,9 +53,7 @@ class ContextEncoder(Method):
     def paint(self, x: Tensor) -> Tensor:
         """Return the decoder's image (B, out_channels, H, W) in [0, 1] from input images ``x``;
         resized to x's size where the encoder's pooling floored an odd side (20 px -> 2 x 2 -> 16 px)."""
-        out = self.decoder(self.backbone.feature_map(x))
-        if out.shape[-2:] != x.shape[-2:]:
-            out = F.interpolate(out, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        out = resize_to(self.decoder(self.backbone.feature_map(x)), x.shape[-2:])
         return torch.sigmoid(out)
 
     def mask_input(self, x: Tensor) -> tuple[Tensor, Tensor]:

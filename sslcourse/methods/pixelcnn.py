@@ -3,7 +3,7 @@ section 3.4): an autoregressive image model built of masked convolutions, probed
 layer as ImageGPT (Chen et al. 2020, "Generative Pretraining from Pixels") probes its
 transformer.
 
-book: chapter 3, ``ch3b-pixelcnn`` (planned). Each pixel is one categorical over a palette of K colours (a
+Course: :ref:`ch3b-pixelcnn`. Each pixel is one categorical over a palette of K colours (a
 k-means palette of the data's pixels, as ImageGPT quantizes colours), predicted from the pixels
 before it in raster order; the loss is the NLL in nats per pixel (``losses.autoregressive``).
 """

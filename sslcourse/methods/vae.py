@@ -1,6 +1,6 @@
 """Variational autoencoder (Kingma & Welling 2014) and beta-VAE (Higgins et al. 2017).
 
-book: chapter 3, ``ch3-vae`` (planned), ``ch3-beta-vae`` (planned). A prior p(z) = N(0, I), a decoder p(x | z), and an
+Course: :ref:`ch3-vae`, :ref:`ch3-beta-vae`. A prior p(z) = N(0, I), a decoder p(x | z), and an
 amortized inference network q(z | x) = N(mu(x), diag(sigma^2(x))) trained together by maximising
 the ELBO, E_q[log p(x | z)] - KL(q(z | x) || p(z)), with the reparameterization trick;
 beta-VAE weighs the KL by beta. The representation is the posterior mean: ``encode(x) = mu(x)``.
@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from ..augment import generative_views
-from ..backbones import ConvGenerator
+from ..backbones import ConvGenerator, resize_to
 from ..data import Batch
 from ..losses.generative import (
     bernoulli_log_likelihood,
@@ -71,10 +71,7 @@ class VAE(Method):
 
     def decode_logits(self, z: Tensor, size: tuple[int, int]) -> Tensor:
         """Return the decoder's output (B, 3, H, W) for codes ``z`` at the image ``size``."""
-        out = self.decoder(z)
-        if out.shape[-2:] != size:
-            out = nn.functional.interpolate(out, size=size, mode="bilinear", align_corners=False)
-        return out
+        return resize_to(self.decoder(z), size)
 
     def decode(self, z: Tensor, size: tuple[int, int] | None = None) -> Tensor:
         """Return the mean image of p(x | z) in [0, 1] for codes ``z`` (B, latent_dim)."""
