@@ -481,3 +481,4 @@ def test_bits_per_image_right_and_wrong():
     assert exercises.check_bits_per_image(360, 3 / 360)
     assert not exercises.check_bits_per_image(0.9 * 20 * 20 * 3, 3 / 1080)  # three values per pixel: not here
     assert not exercises.check_bits_per_image(360, 8 / 360)  # the class's values, not its bits
+    assert not exercises.check_bits_per_image(360, 3 / 400)  # the pixels' count, not the bits

@@ -21,7 +21,7 @@ def _per_image_sum(values: Tensor) -> Tensor:
 
 
 def reconstruction_error(x_hat: Tensor, x: Tensor) -> Tensor:
-    """The autoencoder's loss (Course: :ref:`ch3-autoencoders`, eq. 13 of the seed text):
+    """The autoencoder's loss (Course: :ref:`ch3-autoencoders`, the page's eq-ae):
 
         L = 1/B sum_n || x_n - x_hat_n ||_2^2
 
